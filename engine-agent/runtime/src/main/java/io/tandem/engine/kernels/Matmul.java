@@ -1,0 +1,536 @@
+package io.tandem.engine.kernels;
+
+import static io.tandem.engine.kernels.Decoders.B;
+import static io.tandem.engine.kernels.Decoders.F;
+import static io.tandem.engine.kernels.Decoders.FLOAT_LE;
+import static io.tandem.engine.kernels.Decoders.L;
+import static io.tandem.engine.kernels.Decoders.LE;
+import static io.tandem.engine.kernels.Decoders.SHORT_LE;
+import static io.tandem.engine.kernels.Decoders.b2f;
+
+import io.tandem.engine.tensor.GgmlType;
+import java.lang.foreign.MemorySegment;
+import java.util.Objects;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * Matrix multiplication of encoded weights with float activations:
+ * {@code out[t * rows + r] = sum_c W[r][c] * x[t * cols + c]} for {@code x (n, cols)} and {@code out (n, rows)},
+ * both row-major.
+ *
+ * <p>Two regimes, chosen by the token count {@code n}:
+ * <ul>
+ *   <li><b>Decode</b> ({@code n < }{@link #prefillThreshold()}): memory-bandwidth bound. Each thread walks its rows
+ *       four at a time and streams every weight byte exactly once for all {@code n} tokens. F32 rows are read
+ *       straight from the segment; Q8_0 with {@code n == 1} is decoded in registers and fused with the dot product;
+ *       otherwise the four rows are decoded once into an L1-resident float scratch and reused for every token.</li>
+ *   <li><b>Prefill</b>: compute bound. The activations are first transposed into token panels
+ *       {@code xt[panel][col][L]} (L = float lanes, 16 with AVX-512) so that one vector holds one column of L tokens.
+ *       Each thread then takes tiles of 8 weight rows, decodes 256 columns of them into a float scratch and runs an
+ *       outer-product micro-kernel: per column, 8 broadcast weights times 2 token vectors into 16 accumulators, with no
+ *       horizontal reductions. Partial sums for a tile live in a small per-thread buffer and are written to
+ *       {@code out} once, after the last column block.</li>
+ * </ul>
+ * Work is split across the pool by contiguous row ranges (multiples of the tile height), so threads write disjoint,
+ * mostly separate parts of {@code out}.
+ *
+ * <p>Accumulation is in float with a different association than a sequential sum; results differ from a float64
+ * reference by normal rounding only.
+ *
+ * <p>Thread safety: the methods are static and re-entrant from different threads as long as each uses its own
+ * {@link ComputePool} and output arrays; they allocate only small per-call task tables (scratch buffers are
+ * thread-local and reused).
+ */
+public final class Matmul {
+    private Matmul() {
+    }
+
+    /** Token count from which the tiled prefill kernel beats the per-row dot products; see {@link Matmul}. */
+    private static final int PREFILL_THRESHOLD = Integer.getInteger("tandem.matmul.prefillThreshold", 8);
+    /** Column block of the prefill kernel: 8 rows x 256 floats = 8 KiB of decoded weights stay in L1. */
+    private static final int KC = 256;
+    /** Rows per prefill tile. */
+    private static final int TR = 8;
+    /** Rows per decode tile. */
+    private static final int DR = 4;
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    private static final class Scratch {
+        float[] w = new float[0];
+        float[] acc = new float[0];
+        float[] xt = new float[0];
+
+        float[] w(int size) {
+            if (w.length < size) {
+                w = new float[size];
+            }
+            return w;
+        }
+
+        float[] acc(int size) {
+            if (acc.length < size) {
+                acc = new float[size];
+            }
+            return acc;
+        }
+
+        float[] xt(int size) {
+            if (xt.length < size) {
+                xt = new float[size];
+            }
+            return xt;
+        }
+    }
+
+    /** The token count at and above which the prefill (GEMM) kernel is used. */
+    public static int prefillThreshold() {
+        return PREFILL_THRESHOLD;
+    }
+
+    /**
+     * {@code out (n, w.rows) = x (n, w.cols) * W^T}.
+     *
+     * @param x   activations, at least {@code n * w.cols()} floats, row-major
+     * @param out results, at least {@code n * w.rows()} floats, row-major; fully overwritten in that range
+     */
+    public static void matmul(ComputePool pool, WeightMatrix w, float[] x, int n, float[] out) {
+        matmulMany(pool, new WeightMatrix[] {w}, x, n, new float[][] {out});
+    }
+
+    /**
+     * Several matmuls sharing the input {@code x} (fused q/k/v or gate/up projections) in one parallel dispatch:
+     * {@code outs[i] (n, ws[i].rows) = x (n, cols) * ws[i]^T}. All matrices must have the same {@code cols}.
+     */
+    public static void matmulMany(ComputePool pool, WeightMatrix[] ws, float[] x, int n, float[][] outs) {
+        Objects.requireNonNull(pool, "pool");
+        Objects.requireNonNull(x, "x");
+        if (ws.length == 0 || ws.length != outs.length) {
+            throw new IllegalArgumentException(
+                    "outs: " + outs.length + " arrays (expected: one per matrix, " + ws.length + ", at least one)");
+        }
+        if (n < 1) {
+            throw new IllegalArgumentException("n: " + n + " (expected: >= 1)");
+        }
+        int cols = ws[0].cols();
+        long totalRows = 0;
+        for (int i = 0; i < ws.length; i++) {
+            WeightMatrix w = Objects.requireNonNull(ws[i], "ws[" + i + "]");
+            if (w.cols() != cols) {
+                throw new IllegalArgumentException(
+                        "ws[" + i + "].cols: " + w.cols() + " (expected: " + cols + ", as ws[0])");
+            }
+            if ((long) outs[i].length < (long) n * w.rows()) {
+                throw new IllegalArgumentException("outs[" + i + "].length: " + outs[i].length
+                        + " (expected: >= n * rows = " + (long) n * w.rows() + ")");
+            }
+            totalRows += w.rows();
+        }
+        if ((long) x.length < (long) n * cols) {
+            throw new IllegalArgumentException(
+                    "x.length: " + x.length + " (expected: >= n * cols = " + (long) n * cols + ")");
+        }
+
+        boolean prefill = n >= PREFILL_THRESHOLD;
+        int align = prefill ? TR : DR;
+        // A few chunks per thread so that a thread slowed down by a neighbour process does not hold everyone up.
+        long target = 4L * pool.threads();
+        int chunk = (int) Math.max(prefill ? 2 * TR : 16, (totalRows + target - 1) / target);
+        chunk = (chunk + align - 1) / align * align;
+        int tasks = 0;
+        for (WeightMatrix w : ws) {
+            tasks += (w.rows() + chunk - 1) / chunk;
+        }
+        int[] taskMat = new int[tasks];
+        int[] taskFrom = new int[tasks];
+        int t = 0;
+        for (int i = 0; i < ws.length; i++) {
+            for (int r = 0; r < ws[i].rows(); r += chunk) {
+                taskMat[t] = i;
+                taskFrom[t] = r;
+                t++;
+            }
+        }
+        int chunkRows = chunk;
+        if (prefill) {
+            int panels = (n + L - 1) / L;
+            float[] xt = SCRATCH.get().xt(panels * cols * L);
+            pool.parallelFor(panels, p -> transposePanel(x, n, cols, p, xt));
+            pool.parallelFor(tasks, i -> {
+                WeightMatrix w = ws[taskMat[i]];
+                int from = taskFrom[i];
+                prefillRows(w, xt, n, outs[taskMat[i]], from, Math.min(w.rows(), from + chunkRows));
+            });
+        } else {
+            pool.parallelFor(tasks, i -> {
+                WeightMatrix w = ws[taskMat[i]];
+                int from = taskFrom[i];
+                decodeRows(w, x, n, outs[taskMat[i]], from, Math.min(w.rows(), from + chunkRows));
+            });
+        }
+    }
+
+    // ---- decode ------------------------------------------------------------------------------------------------
+
+    static void decodeRows(WeightMatrix w, float[] x, int n, float[] out, int r0, int r1) {
+        int rows = w.rows();
+        int cols = w.cols();
+        MemorySegment seg = w.data();
+        long rowBytes = w.rowBytes();
+        GgmlType type = w.type();
+        if (type == GgmlType.F32) {
+            int r = r0;
+            for (; r + DR <= r1; r += DR) {
+                long o = r * rowBytes;
+                for (int t = 0; t < n; t++) {
+                    dot4F32(seg, o, rowBytes, x, t * cols, cols, out, t * rows + r);
+                }
+            }
+            for (; r < r1; r++) {
+                for (int t = 0; t < n; t++) {
+                    out[t * rows + r] = dotF32(seg, r * rowBytes, x, t * cols, cols);
+                }
+            }
+            return;
+        }
+        if (type == GgmlType.Q8_0 && n == 1 && L == 16) {
+            int r = r0;
+            for (; r + DR <= r1; r += DR) {
+                dot4Q8_0(seg, r * rowBytes, rowBytes, x, cols / 32, out, r);
+            }
+            for (; r < r1; r++) {
+                out[r] = dotQ8_0(seg, r * rowBytes, x, cols / 32);
+            }
+            return;
+        }
+        float[] ws = SCRATCH.get().w(DR * cols);
+        int r = r0;
+        for (; r + DR <= r1; r += DR) {
+            for (int j = 0; j < DR; j++) {
+                Decoders.decode(type, seg, (r + j) * rowBytes, 0, cols, ws, j * cols);
+            }
+            for (int t = 0; t < n; t++) {
+                dot4(ws, x, t * cols, cols, out, t * rows + r);
+            }
+        }
+        for (; r < r1; r++) {
+            Decoders.decode(type, seg, r * rowBytes, 0, cols, ws, 0);
+            for (int t = 0; t < n; t++) {
+                out[t * rows + r] = dot1(ws, x, t * cols, cols);
+            }
+        }
+    }
+
+    /** Four consecutive F32 rows starting at byte {@code o} dotted with {@code x[xo ..]}; results to out[oo..oo+4). */
+    private static void dot4F32(MemorySegment seg, long o, long rowBytes, float[] x, int xo, int cols,
+                                float[] out, int oo) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        long o1 = o + rowBytes;
+        long o2 = o1 + rowBytes;
+        long o3 = o2 + rowBytes;
+        int c = 0;
+        for (int bound = F.loopBound(cols); c < bound; c += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + c);
+            long b = 4L * c;
+            a0 = FloatVector.fromMemorySegment(F, seg, o + b, LE).fma(xv, a0);
+            a1 = FloatVector.fromMemorySegment(F, seg, o1 + b, LE).fma(xv, a1);
+            a2 = FloatVector.fromMemorySegment(F, seg, o2 + b, LE).fma(xv, a2);
+            a3 = FloatVector.fromMemorySegment(F, seg, o3 + b, LE).fma(xv, a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) {
+            float xc = x[xo + c];
+            s0 += seg.get(FLOAT_LE, o + 4L * c) * xc;
+            s1 += seg.get(FLOAT_LE, o1 + 4L * c) * xc;
+            s2 += seg.get(FLOAT_LE, o2 + 4L * c) * xc;
+            s3 += seg.get(FLOAT_LE, o3 + 4L * c) * xc;
+        }
+        out[oo] = s0;
+        out[oo + 1] = s1;
+        out[oo + 2] = s2;
+        out[oo + 3] = s3;
+    }
+
+    private static float dotF32(MemorySegment seg, long o, float[] x, int xo, int cols) {
+        FloatVector a0 = FloatVector.zero(F);
+        int c = 0;
+        for (int bound = F.loopBound(cols); c < bound; c += L) {
+            a0 = FloatVector.fromMemorySegment(F, seg, o + 4L * c, LE).fma(FloatVector.fromArray(F, x, xo + c), a0);
+        }
+        float s = a0.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) {
+            s += seg.get(FLOAT_LE, o + 4L * c) * x[xo + c];
+        }
+        return s;
+    }
+
+    /** Four Q8_0 rows dotted with one token, decoding in registers: per block, sum(q * x) then scale by d. */
+    private static void dot4Q8_0(MemorySegment seg, long o, long rowBytes, float[] x, int blocks, float[] out, int oo) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        long o1 = o + rowBytes;
+        long o2 = o1 + rowBytes;
+        long o3 = o2 + rowBytes;
+        for (int b = 0; b < blocks; b++) {
+            FloatVector x0 = FloatVector.fromArray(F, x, 32 * b);
+            FloatVector x1 = FloatVector.fromArray(F, x, 32 * b + 16);
+            long bo = 34L * b;
+            a0 = q8Block(seg, o + bo, x0, x1, a0);
+            a1 = q8Block(seg, o1 + bo, x0, x1, a1);
+            a2 = q8Block(seg, o2 + bo, x0, x1, a2);
+            a3 = q8Block(seg, o3 + bo, x0, x1, a3);
+        }
+        out[oo] = a0.reduceLanes(VectorOperators.ADD);
+        out[oo + 1] = a1.reduceLanes(VectorOperators.ADD);
+        out[oo + 2] = a2.reduceLanes(VectorOperators.ADD);
+        out[oo + 3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    private static FloatVector q8Block(MemorySegment seg, long o, FloatVector x0, FloatVector x1, FloatVector acc) {
+        float d = Float.float16ToFloat(seg.get(SHORT_LE, o));
+        FloatVector s = b2f(ByteVector.fromMemorySegment(B, seg, o + 2, LE)).mul(x0);
+        s = b2f(ByteVector.fromMemorySegment(B, seg, o + 18, LE)).fma(x1, s);
+        return s.fma(FloatVector.broadcast(F, d), acc);
+    }
+
+    private static float dotQ8_0(MemorySegment seg, long o, float[] x, int blocks) {
+        FloatVector a0 = FloatVector.zero(F);
+        for (int b = 0; b < blocks; b++) {
+            a0 = q8Block(seg, o + 34L * b, FloatVector.fromArray(F, x, 32 * b),
+                    FloatVector.fromArray(F, x, 32 * b + 16), a0);
+        }
+        return a0.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Rows {@code w[0..4)} of length cols (stride cols) dotted with {@code x[xo..]}. */
+    private static void dot4(float[] w, float[] x, int xo, int cols, float[] out, int oo) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        int c = 0;
+        for (int bound = F.loopBound(cols); c < bound; c += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + c);
+            a0 = FloatVector.fromArray(F, w, c).fma(xv, a0);
+            a1 = FloatVector.fromArray(F, w, cols + c).fma(xv, a1);
+            a2 = FloatVector.fromArray(F, w, 2 * cols + c).fma(xv, a2);
+            a3 = FloatVector.fromArray(F, w, 3 * cols + c).fma(xv, a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) {
+            float xc = x[xo + c];
+            s0 += w[c] * xc;
+            s1 += w[cols + c] * xc;
+            s2 += w[2 * cols + c] * xc;
+            s3 += w[3 * cols + c] * xc;
+        }
+        out[oo] = s0;
+        out[oo + 1] = s1;
+        out[oo + 2] = s2;
+        out[oo + 3] = s3;
+    }
+
+    private static float dot1(float[] w, float[] x, int xo, int cols) {
+        FloatVector a0 = FloatVector.zero(F);
+        int c = 0;
+        for (int bound = F.loopBound(cols); c < bound; c += L) {
+            a0 = FloatVector.fromArray(F, w, c).fma(FloatVector.fromArray(F, x, xo + c), a0);
+        }
+        float s = a0.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) {
+            s += w[c] * x[xo + c];
+        }
+        return s;
+    }
+
+    // ---- prefill -----------------------------------------------------------------------------------------------
+
+    /** {@code xt[(p * cols + c) * L + j] = x[(p * L + j) * cols + c]}, zero for tokens past n. */
+    private static void transposePanel(float[] x, int n, int cols, int p, float[] xt) {
+        int base = p * cols * L;
+        int t0 = p * L;
+        int valid = Math.min(L, n - t0);
+        // Column blocks keep the L source rows' current lines and the written lines in L1.
+        for (int c0 = 0; c0 < cols; c0 += 64) {
+            int c1 = Math.min(cols, c0 + 64);
+            for (int j = 0; j < L; j++) {
+                if (j < valid) {
+                    int src = (t0 + j) * cols;
+                    for (int c = c0; c < c1; c++) {
+                        xt[base + c * L + j] = x[src + c];
+                    }
+                } else {
+                    for (int c = c0; c < c1; c++) {
+                        xt[base + c * L + j] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    static void prefillRows(WeightMatrix w, float[] xt, int n, float[] out, int r0, int r1) {
+        int rows = w.rows();
+        int cols = w.cols();
+        int panels = (n + L - 1) / L;
+        int npad = panels * L;
+        MemorySegment seg = w.data();
+        long rowBytes = w.rowBytes();
+        GgmlType type = w.type();
+        Scratch s = SCRATCH.get();
+        float[] ws = s.w(TR * KC);
+        float[] acc = s.acc(TR * npad);
+        for (int rt = r0; rt < r1; rt += TR) {
+            int tileRows = Math.min(TR, r1 - rt);
+            for (int k0 = 0; k0 < cols; k0 += KC) {
+                int kc = Math.min(KC, cols - k0);
+                for (int j = 0; j < TR; j++) {
+                    if (j < tileRows) {
+                        Decoders.decode(type, seg, (rt + j) * rowBytes, k0, kc, ws, j * kc);
+                    } else {
+                        java.util.Arrays.fill(ws, j * kc, (j + 1) * kc, 0f);
+                    }
+                }
+                boolean first = k0 == 0;
+                int p = 0;
+                for (; p + 2 <= panels; p += 2) {
+                    kernel8x2(ws, kc, xt, (p * cols + k0) * L, ((p + 1) * cols + k0) * L, acc, npad, p * L, first);
+                }
+                if (p < panels) {
+                    kernel8x1(ws, kc, xt, (p * cols + k0) * L, acc, npad, p * L, first);
+                }
+            }
+            for (int j = 0; j < tileRows; j++) {
+                int a = j * npad;
+                int r = rt + j;
+                for (int t = 0; t < n; t++) {
+                    out[t * rows + r] = acc[a + t];
+                }
+            }
+        }
+    }
+
+    /**
+     * 8 rows x 2 token panels: {@code acc[r][t] += sum_c ws[r][c] * xt[c][t]} over {@code c < kc}, with ws rows of
+     * stride kc, panel columns of L floats at xa/xb, and acc rows of stride npad starting at column t0.
+     */
+    private static void kernel8x2(float[] ws, int kc, float[] xt, int xa, int xb, float[] acc, int npad, int t0,
+                                  boolean first) {
+        FloatVector a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51, a60, a61, a70, a71;
+        if (first) {
+            a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = FloatVector.zero(F);
+            a40 = a41 = a50 = a51 = a60 = a61 = a70 = a71 = FloatVector.zero(F);
+        } else {
+            a00 = FloatVector.fromArray(F, acc, t0);
+            a01 = FloatVector.fromArray(F, acc, t0 + L);
+            a10 = FloatVector.fromArray(F, acc, npad + t0);
+            a11 = FloatVector.fromArray(F, acc, npad + t0 + L);
+            a20 = FloatVector.fromArray(F, acc, 2 * npad + t0);
+            a21 = FloatVector.fromArray(F, acc, 2 * npad + t0 + L);
+            a30 = FloatVector.fromArray(F, acc, 3 * npad + t0);
+            a31 = FloatVector.fromArray(F, acc, 3 * npad + t0 + L);
+            a40 = FloatVector.fromArray(F, acc, 4 * npad + t0);
+            a41 = FloatVector.fromArray(F, acc, 4 * npad + t0 + L);
+            a50 = FloatVector.fromArray(F, acc, 5 * npad + t0);
+            a51 = FloatVector.fromArray(F, acc, 5 * npad + t0 + L);
+            a60 = FloatVector.fromArray(F, acc, 6 * npad + t0);
+            a61 = FloatVector.fromArray(F, acc, 6 * npad + t0 + L);
+            a70 = FloatVector.fromArray(F, acc, 7 * npad + t0);
+            a71 = FloatVector.fromArray(F, acc, 7 * npad + t0 + L);
+        }
+        for (int c = 0; c < kc; c++) {
+            FloatVector x0 = FloatVector.fromArray(F, xt, xa + c * L);
+            FloatVector x1 = FloatVector.fromArray(F, xt, xb + c * L);
+            FloatVector w;
+            w = FloatVector.broadcast(F, ws[c]);
+            a00 = w.fma(x0, a00);
+            a01 = w.fma(x1, a01);
+            w = FloatVector.broadcast(F, ws[kc + c]);
+            a10 = w.fma(x0, a10);
+            a11 = w.fma(x1, a11);
+            w = FloatVector.broadcast(F, ws[2 * kc + c]);
+            a20 = w.fma(x0, a20);
+            a21 = w.fma(x1, a21);
+            w = FloatVector.broadcast(F, ws[3 * kc + c]);
+            a30 = w.fma(x0, a30);
+            a31 = w.fma(x1, a31);
+            w = FloatVector.broadcast(F, ws[4 * kc + c]);
+            a40 = w.fma(x0, a40);
+            a41 = w.fma(x1, a41);
+            w = FloatVector.broadcast(F, ws[5 * kc + c]);
+            a50 = w.fma(x0, a50);
+            a51 = w.fma(x1, a51);
+            w = FloatVector.broadcast(F, ws[6 * kc + c]);
+            a60 = w.fma(x0, a60);
+            a61 = w.fma(x1, a61);
+            w = FloatVector.broadcast(F, ws[7 * kc + c]);
+            a70 = w.fma(x0, a70);
+            a71 = w.fma(x1, a71);
+        }
+        a00.intoArray(acc, t0);
+        a01.intoArray(acc, t0 + L);
+        a10.intoArray(acc, npad + t0);
+        a11.intoArray(acc, npad + t0 + L);
+        a20.intoArray(acc, 2 * npad + t0);
+        a21.intoArray(acc, 2 * npad + t0 + L);
+        a30.intoArray(acc, 3 * npad + t0);
+        a31.intoArray(acc, 3 * npad + t0 + L);
+        a40.intoArray(acc, 4 * npad + t0);
+        a41.intoArray(acc, 4 * npad + t0 + L);
+        a50.intoArray(acc, 5 * npad + t0);
+        a51.intoArray(acc, 5 * npad + t0 + L);
+        a60.intoArray(acc, 6 * npad + t0);
+        a61.intoArray(acc, 6 * npad + t0 + L);
+        a70.intoArray(acc, 7 * npad + t0);
+        a71.intoArray(acc, 7 * npad + t0 + L);
+    }
+
+    /** As {@link #kernel8x2} for a single (last) panel. */
+    private static void kernel8x1(float[] ws, int kc, float[] xt, int xa, float[] acc, int npad, int t0,
+                                  boolean first) {
+        FloatVector a0, a1, a2, a3, a4, a5, a6, a7;
+        if (first) {
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = FloatVector.zero(F);
+        } else {
+            a0 = FloatVector.fromArray(F, acc, t0);
+            a1 = FloatVector.fromArray(F, acc, npad + t0);
+            a2 = FloatVector.fromArray(F, acc, 2 * npad + t0);
+            a3 = FloatVector.fromArray(F, acc, 3 * npad + t0);
+            a4 = FloatVector.fromArray(F, acc, 4 * npad + t0);
+            a5 = FloatVector.fromArray(F, acc, 5 * npad + t0);
+            a6 = FloatVector.fromArray(F, acc, 6 * npad + t0);
+            a7 = FloatVector.fromArray(F, acc, 7 * npad + t0);
+        }
+        for (int c = 0; c < kc; c++) {
+            FloatVector x0 = FloatVector.fromArray(F, xt, xa + c * L);
+            a0 = FloatVector.broadcast(F, ws[c]).fma(x0, a0);
+            a1 = FloatVector.broadcast(F, ws[kc + c]).fma(x0, a1);
+            a2 = FloatVector.broadcast(F, ws[2 * kc + c]).fma(x0, a2);
+            a3 = FloatVector.broadcast(F, ws[3 * kc + c]).fma(x0, a3);
+            a4 = FloatVector.broadcast(F, ws[4 * kc + c]).fma(x0, a4);
+            a5 = FloatVector.broadcast(F, ws[5 * kc + c]).fma(x0, a5);
+            a6 = FloatVector.broadcast(F, ws[6 * kc + c]).fma(x0, a6);
+            a7 = FloatVector.broadcast(F, ws[7 * kc + c]).fma(x0, a7);
+        }
+        a0.intoArray(acc, t0);
+        a1.intoArray(acc, npad + t0);
+        a2.intoArray(acc, 2 * npad + t0);
+        a3.intoArray(acc, 3 * npad + t0);
+        a4.intoArray(acc, 4 * npad + t0);
+        a5.intoArray(acc, 5 * npad + t0);
+        a6.intoArray(acc, 6 * npad + t0);
+        a7.intoArray(acc, 7 * npad + t0);
+    }
+}
