@@ -16,13 +16,14 @@ import java.util.Arrays;
 public final class StreamingDetokenizer {
     private final VocabTokenizer tokenizer;
     private final boolean skipSpecial;
-    private final VocabTokenizer.LeadingSpace leadingSpace = new VocabTokenizer.LeadingSpace();
+    private final VocabTokenizer.LeadingSpace leadingSpace;
     private final ByteArrayOutputStream scratch = new ByteArrayOutputStream();
     private byte[] pending = new byte[0];
 
-    StreamingDetokenizer(VocabTokenizer tokenizer, boolean skipSpecial) {
+    StreamingDetokenizer(VocabTokenizer tokenizer, boolean skipSpecial, boolean continuation) {
         this.tokenizer = tokenizer;
         this.skipSpecial = skipSpecial;
+        this.leadingSpace = new VocabTokenizer.LeadingSpace(!continuation);
     }
 
     /**

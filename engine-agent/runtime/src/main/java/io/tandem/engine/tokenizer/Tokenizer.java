@@ -35,6 +35,13 @@ public interface Tokenizer {
     StreamingDetokenizer newStreamingDetokenizer(boolean skipSpecial);
 
     /**
+     * A detokenizer for generated tokens that continue a prompt: unlike {@link #newStreamingDetokenizer}, it keeps
+     * a SentencePiece token's leading space even on the first token, because that space separates the output
+     * from the prompt's last word (llama.cpp's server streams it the same way).
+     */
+    StreamingDetokenizer newContinuationDetokenizer(boolean skipSpecial);
+
+    /**
      * The raw bytes the token stands for: SentencePiece {@code ▁} becomes a space and {@code <0xNN>} the byte
      * 0xNN; byte-level BPE text maps back through the GPT-2 byte alphabet; control and user-defined tokens give
      * their text; unused tokens give nothing.

@@ -232,7 +232,16 @@ abstract sealed class VocabTokenizer implements Tokenizer permits SpmTokenizer, 
      * {@code decode(encode(text, true, ...))} gives back {@code text}, as Hugging Face's SentencePiece decode does.
      */
     static final class LeadingSpace {
-        private boolean atStart = true;
+        private boolean atStart;
+
+        LeadingSpace() {
+            this(true);
+        }
+
+        /** {@code atStart} false: the text continues earlier text, so no leading space is removed. */
+        LeadingSpace(boolean atStart) {
+            this.atStart = atStart;
+        }
 
         void write(VocabTokenizer tok, int id, byte[] piece, ByteArrayOutputStream out) {
             if (atStart && id == tok.bos) {
@@ -252,7 +261,12 @@ abstract sealed class VocabTokenizer implements Tokenizer permits SpmTokenizer, 
 
     @Override
     public final StreamingDetokenizer newStreamingDetokenizer(boolean skipSpecial) {
-        return new StreamingDetokenizer(this, skipSpecial);
+        return new StreamingDetokenizer(this, skipSpecial, false);
+    }
+
+    @Override
+    public final StreamingDetokenizer newContinuationDetokenizer(boolean skipSpecial) {
+        return new StreamingDetokenizer(this, skipSpecial, true);
     }
 
     @Override
