@@ -74,7 +74,7 @@ class MatmulTest {
     void matchesFloat64ReferenceForAllTypesAndShapes(GgmlType type) {
         int cols = type.blockSize() == 256 ? 512 : type.isQuantized() ? 96 : 100;
         int[] rowCounts = {1, 7, 37, 64};
-        int[] ns = {1, 3, 7, 8, 17, 33, 64};
+        int[] ns = {1, 3, 7, 8, 15, 16, 17, 33, 64};
         for (int rows : rowCounts) {
             WeightMatrix w = randomMatrix(type, rows, cols, rows * 31L + type.ordinal());
             for (int n : ns) {

@@ -1,0 +1,97 @@
+package io.tandem.bench.kernels;
+
+import io.tandem.engine.kernels.ComputePool;
+import io.tandem.engine.kernels.Matmul;
+import io.tandem.engine.kernels.WeightMatrix;
+import io.tandem.engine.tensor.GgmlType;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * Quick kernel figures without JMH's long runs: memory read bandwidth, then per type the effective weight-read
+ * bandwidth of decode (n = 1, 8, 32) over a small-model-shaped stack of layers larger than the last-level cache, and
+ * the GFLOP/s of prefill (n = 512) over the 12 layers of the small model (matmuls only).
+ *
+ * <p>Usage: {@code KernelReport [types...]} (default: all). Every figure is the best of several timed sweeps after
+ * warm-up sweeps; the machine is shared, so compare ratios within one run.
+ */
+public final class KernelReport {
+    private KernelReport() {
+    }
+
+    public static void main(String[] args) {
+        List<GgmlType> types = new ArrayList<>();
+        for (String a : args) {
+            types.add(GgmlType.valueOf(a));
+        }
+        if (types.isEmpty()) {
+            types = List.of(GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.F16,
+                    GgmlType.BF16);
+        }
+        long target = Long.getLong("tandem.bench.decodeBytes", 1L << 30);
+        int prefillN = Integer.getInteger("tandem.bench.prefillN", 512);
+        try (ComputePool pool = new ComputePool()) {
+            double bw = MemoryBandwidth.measureGBs(pool, 1L << 30, 8);
+            System.out.printf("threads %d, vector %d bits, memory read bandwidth %.1f GB/s%n", pool.threads(),
+                    jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), bw);
+            System.out.printf("%-5s %9s %7s %9s %9s %9s %12s %10s%n", "type", "n=1 GB/s", "of bw", "n=8 GB/s",
+                    "n=32 GB/s", "n=1 us/L", "n=512 GF/s", "pf tok/s");
+            for (GgmlType type : types) {
+                int layers = SmallModelWeights.layersFor(type, target);
+                try (SmallModelWeights model = new SmallModelWeights(type, layers)) {
+                    double t1 = sweep(pool, model.layers, 1, 3, 7);
+                    double t8 = sweep(pool, model.layers, 8, 2, 4);
+                    double t32 = sweep(pool, model.layers, 32, 1, 3);
+                    WeightMatrix[][] twelve = java.util.Arrays.copyOf(model.layers, Math.min(12, layers));
+                    long twelveParams = model.params / layers * twelve.length;
+                    double tp = sweep(pool, twelve, prefillN, 1, 3);
+                    double gb1 = model.bytes / t1 / 1e9;
+                    System.out.printf("%-5s %9.1f %6.0f%% %9.1f %9.1f %9.1f %12.1f %10.0f%n", type, gb1,
+                            100 * gb1 / bw, model.bytes / t8 / 1e9, model.bytes / t32 / 1e9,
+                            t1 / layers * 1e6, 2.0 * twelveParams * prefillN / tp / 1e9,
+                            prefillN / tp * twelve.length / 12);
+                }
+            }
+        }
+    }
+
+    /**
+     * Seconds for one forward sweep of matmuls over {@code layers} with {@code n} tokens, the way the engine issues
+     * them (q/k/v fused, o, gate/up fused, down); best of {@code timed} after {@code warm} warm-up sweeps.
+     */
+    static double sweep(ComputePool pool, WeightMatrix[][] layers, int n, int warm, int timed) {
+        int dim = SmallModelWeights.DIM;
+        int kv = SmallModelWeights.KV_DIM;
+        int ffn = SmallModelWeights.FFN;
+        Random rnd = new Random(3);
+        float[] x = new float[n * dim];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        float[] q = new float[n * dim];
+        float[] k = new float[n * kv];
+        float[] v = new float[n * kv];
+        float[] o = new float[n * dim];
+        float[] g = new float[n * ffn];
+        float[] u = new float[n * ffn];
+        float[] d = new float[n * dim];
+        float[][] qkv = {q, k, v};
+        float[][] gu = {g, u};
+        double best = Double.MAX_VALUE;
+        for (int rep = 0; rep < warm + timed; rep++) {
+            long t0 = System.nanoTime();
+            for (WeightMatrix[] l : layers) {
+                Matmul.matmulMany(pool, new WeightMatrix[] {l[0], l[1], l[2]}, x, n, qkv);
+                Matmul.matmul(pool, l[3], q, n, o);
+                Matmul.matmulMany(pool, new WeightMatrix[] {l[4], l[5]}, x, n, gu);
+                Matmul.matmul(pool, l[6], g, n, d);
+            }
+            double s = (System.nanoTime() - t0) / 1e9;
+            if (rep >= warm) {
+                best = Math.min(best, s);
+            }
+        }
+        return best;
+    }
+}

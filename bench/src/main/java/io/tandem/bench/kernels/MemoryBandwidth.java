@@ -1,0 +1,84 @@
+package io.tandem.bench.kernels;
+
+import io.tandem.engine.kernels.ComputePool;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Measures the machine's sustained memory read bandwidth the way our decode kernels read weights: Vector API loads
+ * from an off-heap buffer larger than the last-level cache, on all threads of a {@link ComputePool}.
+ *
+ * <p>This is the yardstick that decode matmul efficiency (effective GB/s of weight bytes) is compared against. The
+ * buffer is touched once before timing so page faults are not measured. Not thread-safe (uses the pool).
+ */
+public final class MemoryBandwidth {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+    /** Keeps the JIT from discarding the loads. */
+    static volatile float sink;
+
+    private MemoryBandwidth() {
+    }
+
+    /** Read bandwidth in GB/s (10^9 bytes per second) over a 1 GiB buffer, using every available processor. */
+    public static double measureGBs() {
+        try (ComputePool pool = new ComputePool()) {
+            return measureGBs(pool, 1L << 30, 8);
+        }
+    }
+
+    /**
+     * Best of {@code repeats} full passes over a fresh buffer of {@code bytes} bytes, read by all threads of
+     * {@code pool}, in GB/s.
+     */
+    public static double measureGBs(ComputePool pool, long bytes, int repeats) {
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment buf = arena.allocate(bytes, 64);
+            int chunks = pool.threads() * 16;
+            long chunkBytes = bytes / chunks / 1024 * 1024;
+            pool.parallelFor(chunks, i -> buf.asSlice(i * chunkBytes, chunkBytes).fill((byte) (i + 1)));
+            double best = 0;
+            float[] partial = new float[chunks];
+            for (int rep = 0; rep < repeats; rep++) {
+                long t0 = System.nanoTime();
+                pool.parallelFor(chunks, i -> partial[i] = sum(buf, i * chunkBytes, chunkBytes));
+                long t1 = System.nanoTime();
+                best = Math.max(best, (double) chunkBytes * chunks / (t1 - t0));
+                sink += partial[0];
+            }
+            return best;
+        }
+    }
+
+    private static float sum(MemorySegment s, long off, long len) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        long step = F.vectorByteSize();
+        long end = off + len - 4 * step;
+        ByteOrder le = ByteOrder.LITTLE_ENDIAN;
+        long p = off;
+        for (; p <= end; p += 4 * step) {
+            a0 = a0.add(FloatVector.fromMemorySegment(F, s, p, le));
+            a1 = a1.add(FloatVector.fromMemorySegment(F, s, p + step, le));
+            a2 = a2.add(FloatVector.fromMemorySegment(F, s, p + 2 * step, le));
+            a3 = a3.add(FloatVector.fromMemorySegment(F, s, p + 3 * step, le));
+        }
+        float r = a0.add(a1).add(a2).add(a3).reduceLanes(VectorOperators.ADD);
+        for (; p < off + len; p += 4) {
+            r += s.get(ValueLayout.JAVA_FLOAT_UNALIGNED, p);
+        }
+        return r;
+    }
+
+    public static void main(String[] args) {
+        System.out.printf("memory read bandwidth: %.1f GB/s (%d threads)%n", measureGBs(),
+                Runtime.getRuntime().availableProcessors());
+    }
+}
