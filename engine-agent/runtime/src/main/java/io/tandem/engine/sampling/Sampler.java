@@ -32,10 +32,11 @@ import java.util.random.RandomGenerator;
  * {@link SamplingParams#logprobs()} is non-null.
  *
  * <h2>Cost</h2>
- * Each step reads the vocabulary a few times (copy, max, one {@code exp} pass when sampling). top_k uses a
- * bounded heap rather than a sort; top_p without top_k first selects the best 64 candidates and widens the
- * selection (×8) only while their mass is short of top_p. Buffers are reused: a step allocates only the
- * returned records. State is O(vocab) floats plus, only when a penalty is active, O(vocab) counters.
+ * Each step reads the vocabulary a few times (copy, max, one {@code exp} pass when sampling without top_k);
+ * the max and {@code exp} passes are vectorized ({@link LogitsKernels}). top_k uses a bounded heap with a
+ * cheap float pre-check rather than a sort; top_p without top_k first selects the best 64 candidates and
+ * widens the selection (×8) only while their mass is short of top_p. Buffers are reused: a step allocates only
+ * the returned records. State is O(vocab) floats plus, only when a penalty is active, O(vocab) counters.
  *
  * <h2>Penalty state</h2>
  * {@link #sample} does not record the token it returns: the engine calls {@link #accept(int)} for every token
@@ -72,6 +73,7 @@ public final class Sampler {
     private final float[] work;
     private final TopSelector selector = new TopSelector();
     private double[] weights = new double[TOP_P_INITIAL_WIDTH];
+    private final double[] blockSums;
 
     /**
      * @param params             validated sampling parameters
@@ -124,6 +126,7 @@ public final class Sampler {
             outputCounts = null;
         }
         work = new float[vocabSize];
+        blockSums = new double[LogitsKernels.blockCount(vocabSize)];
     }
 
     public SamplingParams params() {
@@ -262,26 +265,23 @@ public final class Sampler {
     private int sampleRandom(float[] w) {
         // Drawn first and unconditionally: one draw per step whatever the filters leave.
         double u = random.nextDouble();
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < vocabSize; i++) {
-            if (w[i] > max) {
-                max = w[i];
-            }
-        }
+        float max = LogitsKernels.max(w, 0, vocabSize);
         if (max == Float.NEGATIVE_INFINITY) {
             throw noAllowedToken();
         }
         double temperature = params.temperature();
         double invT = 1.0 / temperature;
         // min_p as a logit floor: p_i >= min_p * p_max  <=>  (l_i - l_max) / T >= ln(min_p). -inf when off.
-        double floor = params.minP() > 0 ? max + temperature * Math.log(params.minP()) : Double.NEGATIVE_INFINITY;
+        float floor = params.minP() > 0
+                ? (float) (max + temperature * Math.log(params.minP()))
+                : Float.NEGATIVE_INFINITY;
 
         if (params.topKEnabled()) {
             selector.reset(params.topK(), vocabSize);
             for (int i = 0; i < vocabSize; i++) {
                 float v = w[i];
                 if (v > Float.NEGATIVE_INFINITY && v >= floor) {
-                    selector.offer(TopSelector.key(v, i));
+                    selector.offer(v, i);
                 }
             }
             int m = selector.finishDescending();
@@ -294,41 +294,23 @@ public final class Sampler {
         return sampleFull(w, u, max, invT, floor);
     }
 
-    /** No top_k/top_p: weights written over the scratch copy, then one cumulative scan; no selection at all. */
-    private int sampleFull(float[] w, double u, float max, double invT, double floor) {
-        double mass = 0;
-        for (int i = 0; i < vocabSize; i++) {
-            float v = w[i];
-            float weight = v > Float.NEGATIVE_INFINITY && v >= floor
-                    ? (float) Math.exp((v - (double) max) * invT)
-                    : 0f;
-            w[i] = weight;
-            mass += weight; // summing the stored floats keeps mass consistent with the scan below
+    /** No top_k/top_p: weights written over the scratch copy, then one cumulative walk; no selection at all. */
+    private int sampleFull(float[] w, double u, float max, double invT, float floor) {
+        double mass = LogitsKernels.expWeights(w, vocabSize, max, (float) invT, floor, blockSums);
+        int token = LogitsKernels.drawIndex(w, vocabSize, blockSums, u * mass);
+        if (token < 0) {
+            throw noAllowedToken(); // only when a +inf logit turned every weight into NaN
         }
-        double target = u * mass;
-        double cumulative = 0;
-        int last = -1;
-        for (int i = 0; i < vocabSize; i++) {
-            float weight = w[i];
-            if (weight > 0) {
-                cumulative += weight;
-                last = i;
-                if (cumulative > target) {
-                    return i;
-                }
-            }
-        }
-        return last; // rounding left target unreached: the last token with mass (the max has weight 1, so >= 0)
+        return token;
     }
 
     /** top_p without top_k: total mass first, then the best candidates, widened until they reach top_p. */
-    private int sampleTopP(float[] w, double u, float max, double invT, double floor) {
-        double mass = 0;
+    private int sampleTopP(float[] w, double u, float max, double invT, float floor) {
+        double mass = LogitsKernels.sumExp(w, 0, vocabSize, max, (float) invT, floor);
         int candidates = 0;
         for (int i = 0; i < vocabSize; i++) {
             float v = w[i];
             if (v > Float.NEGATIVE_INFINITY && v >= floor) {
-                mass += Math.exp((v - (double) max) * invT);
                 candidates++;
             }
         }
@@ -339,7 +321,7 @@ public final class Sampler {
             for (int i = 0; i < vocabSize; i++) {
                 float v = w[i];
                 if (v > Float.NEGATIVE_INFINITY && v >= floor) {
-                    selector.offer(TopSelector.key(v, i));
+                    selector.offer(v, i);
                 }
             }
             int m = selector.finishDescending();
@@ -404,19 +386,8 @@ public final class Sampler {
     }
 
     private SampledToken withLogprobs(int token, float[] logits, int offset, int topCount) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < vocabSize; i++) {
-            if (logits[offset + i] > max) {
-                max = logits[offset + i];
-            }
-        }
-        double sum = 0;
-        for (int i = 0; i < vocabSize; i++) {
-            float v = logits[offset + i];
-            if (v > Float.NEGATIVE_INFINITY) {
-                sum += Math.exp(v - (double) max);
-            }
-        }
+        float max = LogitsKernels.max(logits, offset, vocabSize);
+        double sum = LogitsKernels.sumExp(logits, offset, vocabSize, max, 1f, Float.NEGATIVE_INFINITY);
         double logSumExp = max + Math.log(sum);
         float chosen = (float) (logits[offset + token] - logSumExp);
         if (topCount == 0) {
@@ -426,7 +397,7 @@ public final class Sampler {
         for (int i = 0; i < vocabSize; i++) {
             float v = logits[offset + i];
             if (!Float.isNaN(v)) {
-                selector.offer(TopSelector.key(v, i));
+                selector.offer(v, i);
             }
         }
         int m = selector.finishDescending();

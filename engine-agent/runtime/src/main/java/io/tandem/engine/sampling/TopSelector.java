@@ -18,6 +18,8 @@ final class TopSelector {
     private int size;
     private int limit;
     private boolean keepAll;
+    /** Logit of the heap's minimum once the heap is full: anything strictly below it can be rejected cheaply. */
+    private float admit;
 
     /** Orders floats like their values as signed ints: negatives have their magnitude bits flipped. */
     static long key(float logit, int token) {
@@ -47,6 +49,17 @@ final class TopSelector {
         this.limit = capacity;
         keepAll = limit >= candidates;
         size = 0;
+        admit = Float.NEGATIVE_INFINITY;
+    }
+
+    /**
+     * Offers a candidate by value. Most logits lose against a full heap, and a float comparison rejects them
+     * before a key is even built; this is what keeps small-k selection close to a plain scan.
+     */
+    void offer(float logit, int token) {
+        if (logit >= admit) {
+            offer(key(logit, token));
+        }
     }
 
     /** Offers one candidate; a min-heap of the best {@code limit} keys seen so far. */
@@ -64,8 +77,12 @@ final class TopSelector {
                 i = parent;
             }
             keys[i] = key;
+            if (size == limit) {
+                admit = logit(keys[0]);
+            }
         } else if (key > keys[0]) {
             siftDownFromRoot(key);
+            admit = logit(keys[0]);
         }
     }
 
