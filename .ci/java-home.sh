@@ -12,6 +12,11 @@ tandem_select_jdk() {
     if [ -x "$d/bin/java" ] && [ -x "$d/bin/javac" ] && [ "$(tandem_java_major "$d")" = "25" ]; then
       export JAVA_HOME="$d"
       export PATH="$JAVA_HOME/bin:$PATH"
+      # Maven 3.9's Guice calls sun.misc.Unsafe, which JDK 25 warns about on every build.
+      case " ${MAVEN_OPTS:-} " in
+        *sun-misc-unsafe*) ;;
+        *) export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow" ;;
+      esac
       return 0
     fi
   done

@@ -1,0 +1,166 @@
+package io.tandem.bench;
+
+import io.tandem.bench.kernels.MemoryBandwidth;
+import io.tandem.engine.generator.ModelGenerator;
+import io.tandem.engine.generator.ModelSpec;
+import io.tandem.engine.model.LoadedModel;
+import io.tandem.engine.sampling.SamplingParams;
+import io.tandem.engine.scheduler.Engine;
+import io.tandem.engine.scheduler.EngineConfig;
+import io.tandem.engine.scheduler.GenerationListener;
+import io.tandem.engine.scheduler.GenerationRequest;
+import io.tandem.engine.scheduler.GenerationResult;
+import io.tandem.engine.scheduler.TokenOutput;
+import io.tandem.engine.tensor.GgmlType;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * End-to-end engine benchmark: prefill speed on a long prompt, decode speed at several batch sizes, and decode
+ * efficiency, the share of the machine's memory read bandwidth that the weight reads of a decode step reach:
+ * {@code weight bytes per step * steps per second / bandwidth}, the bandwidth being measured in the same run.
+ */
+public final class EngineBench {
+    /** One measured configuration. */
+    public record Row(String model, String type, double bandwidthGBs, double prefillTokS, int batch,
+                      double decodeTokS, double efficiency) {
+    }
+
+    private final Path modelDir;
+    private final int threads;
+    private final int prefillTokens;
+    private final int decodeTokens;
+
+    public EngineBench(Path modelDir, int threads, int prefillTokens, int decodeTokens) {
+        this.modelDir = modelDir;
+        this.threads = threads;
+        this.prefillTokens = prefillTokens;
+        this.decodeTokens = decodeTokens;
+    }
+
+    /** The generated model for a preset and type, written on first use. */
+    public Path model(String preset, GgmlType type) throws Exception {
+        Path p = modelDir.resolve("tandem-" + preset + "-" + type.name().toLowerCase(Locale.ROOT) + ".gguf");
+        if (!Files.exists(p)) {
+            Files.createDirectories(modelDir);
+            System.err.println("generating " + p + " ...");
+            ModelGenerator.generate(ModelSpec.preset(preset, type), p);
+        }
+        return p;
+    }
+
+    public List<Row> run(String preset, GgmlType type, int[] batches) throws Exception {
+        Path path = model(preset, type);
+        List<Row> rows = new ArrayList<>();
+        int maxBatch = 0;
+        for (int b : batches) {
+            maxBatch = Math.max(maxBatch, b);
+        }
+        try (LoadedModel m = LoadedModel.load(path)) {
+            int blockSize = 64;
+            int perSeq = (Math.max(prefillTokens, 16 + decodeTokens) + blockSize) / blockSize + 1;
+            EngineConfig cfg = EngineConfig.defaults().withThreads(threads).withBlockSize(blockSize)
+                    .withMaxBatchTokens(Math.max(prefillTokens, maxBatch)).withMaxRunning(Math.max(maxBatch, 1))
+                    .withKvBlocks(perSeq * Math.max(maxBatch, 1) + 4);
+            try (Engine engine = new Engine(m, cfg)) {
+                long stepBytes = m.weights().matrixBytesPerStep();
+                double prefill = prefill(engine, m);
+                for (int b : batches) {
+                    decode(engine, m, b, 1); // warm-up of this batch shape
+                    double tokS = decode(engine, m, b, decodeTokens);
+                    double bw = MemoryBandwidth.measureGBs();
+                    double eff = stepBytes * (tokS / b) / (bw * 1e9);
+                    rows.add(new Row(preset, type.name(), bw, prefill, b, tokS, eff));
+                }
+            }
+        }
+        return rows;
+    }
+
+    private int[] prompt(LoadedModel m, int len, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int[] ids = new int[len];
+        for (int i = 0; i < len; i++) {
+            ids[i] = r.nextInt(256, m.config().vocabSize() - 16);
+        }
+        return ids;
+    }
+
+    private static final AtomicLong IDS = new AtomicLong();
+
+    /** Tokens per second of prefilling one prompt of {@code prefillTokens} (best of three after a warm-up). */
+    private double prefill(Engine engine, LoadedModel m) {
+        double best = 0;
+        for (int i = 0; i < 4; i++) {
+            int[] p = prompt(m, prefillTokens, i);
+            GenerationResult r = engine.generate(GenerationRequest.of("pf-" + IDS.incrementAndGet(), p,
+                    SamplingParams.builder().temperature(0).maxTokens(1).ignoreEos(true).build()));
+            double tokS = prefillTokens / (r.firstTokenNanos() / 1e9);
+            if (i > 0) {
+                best = Math.max(best, tokS);
+            }
+        }
+        return best;
+    }
+
+    /**
+     * Decode tokens per second with {@code batch} sequences running together: the tokens generated after every
+     * sequence has its first token, over the time from then to the last token.
+     */
+    private double decode(Engine engine, LoadedModel m, int batch, int tokens) {
+        long[] firstAt = new long[batch];
+        long[] lastAt = new long[batch];
+        int[] count = new int[batch];
+        List<CompletableFuture<GenerationResult>> fs = new ArrayList<>();
+        for (int i = 0; i < batch; i++) {
+            int idx = i;
+            fs.add(engine.submit(GenerationRequest.of("dc-" + IDS.incrementAndGet(), prompt(m, 16, 100 + i),
+                    SamplingParams.builder().temperature(0).maxTokens(tokens + 1).ignoreEos(true).build()),
+                    new GenerationListener() {
+                        @Override
+                        public void onToken(TokenOutput t) {
+                            long now = System.nanoTime();
+                            if (count[idx]++ == 0) {
+                                firstAt[idx] = now;
+                            }
+                            lastAt[idx] = now;
+                        }
+
+                        @Override
+                        public void onFinish(GenerationResult r) {
+                        }
+                    }).result());
+        }
+        fs.forEach(CompletableFuture::join);
+        long start = Long.MIN_VALUE;
+        long end = Long.MIN_VALUE;
+        for (int i = 0; i < batch; i++) {
+            start = Math.max(start, firstAt[i]);
+            end = Math.max(end, lastAt[i]);
+        }
+        // Tokens produced strictly after the last sequence's first token.
+        long produced = 0;
+        for (int i = 0; i < batch; i++) {
+            produced += count[i] - 1;
+        }
+        double seconds = Math.max(1e-9, (end - start) / 1e9);
+        return tokens <= 1 ? 0 : produced / seconds;
+    }
+
+    public static String table(List<Row> rows) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("| model | type | prefill tok/s | batch | decode tok/s | read bandwidth GB/s | decode efficiency |\n");
+        sb.append("|---|---|---:|---:|---:|---:|---:|\n");
+        for (Row r : rows) {
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %.0f | %d | %.1f | %.1f | %.0f%% |%n", r.model(), r.type(),
+                    r.prefillTokS(), r.batch(), r.decodeTokS(), r.bandwidthGBs(), r.efficiency() * 100));
+        }
+        return sb.toString();
+    }
+}
