@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
 
 /** {@code tandem gguf-gen}: writes a Llama-architecture GGUF with seeded random weights. */
 @Command(name = "gguf-gen", mixinStandardHelpOptions = true,
-        description = "Write a Llama-architecture GGUF model with seeded random weights and a byte-level tokenizer.")
+        description = "Write a Llama-family GGUF model with seeded random weights and a byte-level tokenizer.")
 final class GgufGenCommand implements Callable<Integer> {
     @Option(names = "--preset", defaultValue = "tiny", description = "tiny (a few M parameters) or small (~125M). Default: ${DEFAULT-VALUE}")
     String preset;
@@ -50,12 +50,18 @@ final class GgufGenCommand implements Callable<Integer> {
     @Option(names = "--tied", description = "Tie the output projection to the embedding table.")
     boolean tied;
 
+    @Option(names = "--arch", defaultValue = "llama", description = "llama, qwen2 (Q/K/V biases) or qwen3 (Q/K norms). Default: ${DEFAULT-VALUE}")
+    String arch;
+
+    @Option(names = "--head-dim", description = "Head size (qwen3 only may differ from dim / heads).")
+    Integer headDim;
+
     @Override
     public Integer call() {
         ModelSpec p = ModelSpec.preset(preset, parseType(type)).withSeed(seed);
-        ModelSpec spec = new ModelSpec(p.name(), or(dim, p.dim()), or(layers, p.nLayers()), or(heads, p.nHeads()),
-                or(kvHeads, p.nKvHeads()), or(ffn, p.ffnDim()), or(vocab, p.vocabSize()), or(context, p.context()),
-                p.type(), tied, seed);
+        ModelSpec spec = new ModelSpec(p.name(), arch, or(dim, p.dim()), or(layers, p.nLayers()),
+                or(heads, p.nHeads()), or(kvHeads, p.nKvHeads()), or(headDim, 0), or(ffn, p.ffnDim()),
+                or(vocab, p.vocabSize()), or(context, p.context()), p.type(), tied, seed);
         long t0 = System.nanoTime();
         Path parent = output.toAbsolutePath().getParent();
         try {

@@ -11,15 +11,14 @@ import java.nio.ByteBuffer;
 import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
- * Writes a Llama-architecture GGUF model with seeded random weights and a byte-level BPE tokenizer with a
+ * Writes a Llama-family (llama, qwen2, qwen3) GGUF model with seeded random weights and a byte-level BPE tokenizer with a
  * ChatML chat template. Tests and the default demo run on such models, so nothing is downloaded.
  *
  * <p>Weights are drawn from N(0, 0.02²) (the output projection from N(0, 1/dim) so that logits are spread
- * enough for sampling to matter), norms are ones. Tensors are written as they are generated, one row at a time,
+ * enough for sampling to matter), norm weights from N(1, 0.1²), biases from N(0, 0.1²). Tensors are written as they are generated, one row at a time,
  * so a 500 MB model needs no more than a row of memory. The same spec always yields the same bytes.
  */
 public final class ModelGenerator {
@@ -41,19 +40,22 @@ public final class ModelGenerator {
     public static Path generate(ModelSpec spec, Path out) {
         ByteLevelVocab vocab = new ByteLevelVocab(spec.vocabSize(), spec.seed());
         GgufWriter w = new GgufWriter();
-        w.putString("general.architecture", "llama");
+        String a = spec.architecture() + ".";
+        w.putString("general.architecture", spec.architecture());
         w.putString("general.name", spec.name());
         w.putUInt32("general.file_type", spec.type() == GgmlType.F32 ? 0 : spec.type() == GgmlType.Q8_0 ? 7 : 1);
-        w.putUInt32("llama.context_length", spec.context());
-        w.putUInt32("llama.embedding_length", spec.dim());
-        w.putUInt32("llama.block_count", spec.nLayers());
-        w.putUInt32("llama.feed_forward_length", spec.ffnDim());
-        w.putUInt32("llama.attention.head_count", spec.nHeads());
-        w.putUInt32("llama.attention.head_count_kv", spec.nKvHeads());
-        w.putFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-        w.putFloat32("llama.rope.freq_base", 10000f);
-        w.putUInt32("llama.rope.dimension_count", spec.headDim());
-        w.putUInt32("llama.vocab_size", spec.vocabSize());
+        w.putUInt32(a + "context_length", spec.context());
+        w.putUInt32(a + "embedding_length", spec.dim());
+        w.putUInt32(a + "block_count", spec.nLayers());
+        w.putUInt32(a + "feed_forward_length", spec.ffnDim());
+        w.putUInt32(a + "attention.head_count", spec.nHeads());
+        w.putUInt32(a + "attention.head_count_kv", spec.nKvHeads());
+        w.putUInt32(a + "attention.key_length", spec.headDim());
+        w.putUInt32(a + "attention.value_length", spec.headDim());
+        w.putFloat32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
+        w.putFloat32(a + "rope.freq_base", 10000f);
+        w.putUInt32(a + "rope.dimension_count", spec.headDim());
+        w.putUInt32(a + "vocab_size", spec.vocabSize());
 
         w.putString("tokenizer.ggml.model", "gpt2");
         w.putString("tokenizer.ggml.pre", "gpt2");
@@ -69,22 +71,31 @@ public final class ModelGenerator {
         w.putString("tokenizer.chat_template", CHAT_TEMPLATE);
 
         int dim = spec.dim();
+        int qDim = spec.qDim();
         int kvDim = spec.nKvHeads() * spec.headDim();
         float std = 0.02f;
         matrix(w, spec, "token_embd.weight", spec.vocabSize(), dim, 1f);
         for (int l = 0; l < spec.nLayers(); l++) {
             String b = "blk." + l + ".";
-            ones(w, b + "attn_norm.weight", dim);
-            matrix(w, spec, b + "attn_q.weight", dim, dim, std);
+            norm(w, spec, b + "attn_norm.weight", dim);
+            matrix(w, spec, b + "attn_q.weight", qDim, dim, std);
             matrix(w, spec, b + "attn_k.weight", kvDim, dim, std);
             matrix(w, spec, b + "attn_v.weight", kvDim, dim, std);
-            matrix(w, spec, b + "attn_output.weight", dim, dim, std);
-            ones(w, b + "ffn_norm.weight", dim);
+            if (spec.architecture().equals("qwen2")) {
+                vector(w, spec, b + "attn_q.bias", qDim, 0f, 0.1f);
+                vector(w, spec, b + "attn_k.bias", kvDim, 0f, 0.1f);
+                vector(w, spec, b + "attn_v.bias", kvDim, 0f, 0.1f);
+            } else if (spec.architecture().equals("qwen3")) {
+                norm(w, spec, b + "attn_q_norm.weight", spec.headDim());
+                norm(w, spec, b + "attn_k_norm.weight", spec.headDim());
+            }
+            matrix(w, spec, b + "attn_output.weight", dim, qDim, std);
+            norm(w, spec, b + "ffn_norm.weight", dim);
             matrix(w, spec, b + "ffn_gate.weight", spec.ffnDim(), dim, std);
             matrix(w, spec, b + "ffn_up.weight", spec.ffnDim(), dim, std);
             matrix(w, spec, b + "ffn_down.weight", dim, spec.ffnDim(), std);
         }
-        ones(w, "output_norm.weight", dim);
+        norm(w, spec, "output_norm.weight", dim);
         if (!spec.tied()) {
             matrix(w, spec, "output.weight", spec.vocabSize(), dim, (float) (1 / Math.sqrt(dim)));
         }
@@ -96,11 +107,18 @@ public final class ModelGenerator {
         return out;
     }
 
-    private static void ones(GgufWriter w, String name, int n) {
-        float[] v = new float[n];
-        Arrays.fill(v, 1f);
+    /** An RMSNorm weight near one, so that a norm applied with the wrong weights shows in tests. */
+    private static void norm(GgufWriter w, ModelSpec spec, String name, int n) {
+        vector(w, spec, name, n, 1f, 0.1f);
+    }
+
+    /** An F32 vector drawn from N(mean, std²) by a stream seeded from the spec and name. */
+    private static void vector(GgufWriter w, ModelSpec spec, String name, int n, float mean, float std) {
+        SplittableRandom rnd = new SplittableRandom(spec.seed() * 0x9E3779B97F4A7C15L ^ hash(name));
         ByteBuffer bb = ByteBuffer.allocate(n * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        bb.asFloatBuffer().put(v);
+        for (int i = 0; i < n; i++) {
+            bb.putFloat((float) (mean + rnd.nextGaussian() * std));
+        }
         w.addTensor(name, GgmlType.F32, new long[] {n}, bb.array());
     }
 

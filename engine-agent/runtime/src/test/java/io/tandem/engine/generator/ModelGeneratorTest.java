@@ -36,7 +36,7 @@ class ModelGeneratorTest {
 
     @Test
     void sameSpec_givesSameBytes(@TempDir Path dir) throws Exception {
-        ModelSpec spec = new ModelSpec("t", 64, 2, 4, 2, 128, 512, 256, GgmlType.F32, true, 7);
+        ModelSpec spec = new ModelSpec("t", "llama", 64, 2, 4, 2, 0, 128, 512, 256, GgmlType.F32, true, 7);
         Path a = ModelGenerator.generate(spec, dir.resolve("a.gguf"));
         Path b = ModelGenerator.generate(spec, dir.resolve("b.gguf"));
         assertThat(Files.mismatch(a, b)).isEqualTo(-1L);
