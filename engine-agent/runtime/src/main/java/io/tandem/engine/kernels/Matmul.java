@@ -6,7 +6,6 @@ import static io.tandem.engine.kernels.Decoders.FLOAT_LE;
 import static io.tandem.engine.kernels.Decoders.L;
 import static io.tandem.engine.kernels.Decoders.LE;
 import static io.tandem.engine.kernels.Decoders.SHORT_LE;
-import static io.tandem.engine.kernels.Decoders.b2f;
 
 import io.tandem.engine.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -304,8 +303,8 @@ public final class Matmul {
         float d = Float.float16ToFloat(seg.get(SHORT_LE, o));
         // Two 16-byte loads widened separately: converting the upper half of one 32-byte load (part 1) is not
         // intrinsified as well and measured 3x slower.
-        FloatVector s = b2f(ByteVector.fromMemorySegment(B, seg, o + 2, LE)).mul(x0);
-        s = b2f(ByteVector.fromMemorySegment(B, seg, o + 18, LE)).fma(x1, s);
+        FloatVector s = ((FloatVector) ByteVector.fromMemorySegment(B, seg, o + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
+        s = ((FloatVector) ByteVector.fromMemorySegment(B, seg, o + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, s);
         return s.fma(FloatVector.broadcast(F, d), acc);
     }
 
