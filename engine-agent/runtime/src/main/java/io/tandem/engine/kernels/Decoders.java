@@ -8,7 +8,6 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -61,12 +60,13 @@ final class Decoders {
             IntVector v = (IntVector) h.convertShape(VectorOperators.S2I, I, 0);
             IntVector sign = v.and(0x8000).lanewise(VectorOperators.LSHL, 16);
             IntVector em = v.and(0x7FFF);
-            IntVector shifted = em.lanewise(VectorOperators.LSHL, 13);
             // Treating the shifted bits as an f32 and scaling by 2^112 re-biases the exponent (15 -> 127) and turns
-            // f16 subnormals into the right normal f32 exactly. Inf/NaN need the exponent forced to all ones.
-            IntVector bits = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
-            VectorMask<Integer> special = em.compare(VectorOperators.GE, 0x7C00);
-            bits = bits.blend(shifted.or(0x7F800000), special).or(sign);
+            // f16 subnormals into the right normal f32 exactly. Inf/NaN (em >= 0x7C00) need the exponent forced to
+            // all ones: (em + 0x400) >>> 15 is 1 exactly for them, and 0 - 1 = all bits set selects 0x7F800000.
+            IntVector bits = em.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts();
+            IntVector special = em.add(0x400).lanewise(VectorOperators.LSHR, 15).neg().and(0x7F800000);
+            bits = bits.or(special).or(sign);
             bits.reinterpretAsFloats().intoArray(dst, dstOff + i);
         }
         for (; i < n; i++) {
