@@ -184,10 +184,15 @@ public final class Matmul {
         long rowBytes = w.rowBytes();
         GgmlType type = w.type();
         if (type == GgmlType.F32) {
+            // Rows are read in place: copying them to a scratch first measured slower for small n.
             int r = r0;
             for (; r + DR <= r1; r += DR) {
                 long o = r * rowBytes;
-                for (int t = 0; t < n; t++) {
+                int t = 0;
+                for (; t + 2 <= n; t += 2) {
+                    dot4x2F32(seg, o, rowBytes, x, t * cols, cols, out, t * rows + r, rows);
+                }
+                if (t < n) {
                     dot4F32(seg, o, rowBytes, x, t * cols, cols, out, t * rows + r);
                 }
             }
@@ -214,7 +219,11 @@ public final class Matmul {
             for (int j = 0; j < DR; j++) {
                 Decoders.decode(type, seg, (r + j) * rowBytes, 0, cols, ws, j * cols);
             }
-            for (int t = 0; t < n; t++) {
+            int t = 0;
+            for (; t + 2 <= n; t += 2) {
+                dot4x2(ws, x, t * cols, cols, out, t * rows + r, rows);
+            }
+            if (t < n) {
                 dot4(ws, x, t * cols, cols, out, t * rows + r);
             }
         }
@@ -356,6 +365,129 @@ public final class Matmul {
         out[oo + 1] = s1;
         out[oo + 2] = s2;
         out[oo + 3] = s3;
+    }
+
+    /** As {@link #dot4} for two tokens at once (x rows xo and xo + cols; out rows oo and oo + rows). */
+    private static void dot4x2(float[] w, float[] x, int xo, int cols, float[] out, int oo, int rows) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        int xo2 = xo + cols;
+        int c = 0;
+        for (int bound = F.loopBound(cols); c < bound; c += L) {
+            FloatVector xa = FloatVector.fromArray(F, x, xo + c);
+            FloatVector xb = FloatVector.fromArray(F, x, xo2 + c);
+            FloatVector w0 = FloatVector.fromArray(F, w, c);
+            FloatVector w1 = FloatVector.fromArray(F, w, cols + c);
+            FloatVector w2 = FloatVector.fromArray(F, w, 2 * cols + c);
+            FloatVector w3 = FloatVector.fromArray(F, w, 3 * cols + c);
+            a0 = w0.fma(xa, a0);
+            a1 = w1.fma(xa, a1);
+            a2 = w2.fma(xa, a2);
+            a3 = w3.fma(xa, a3);
+            b0 = w0.fma(xb, b0);
+            b1 = w1.fma(xb, b1);
+            b2 = w2.fma(xb, b2);
+            b3 = w3.fma(xb, b3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        float t0 = b0.reduceLanes(VectorOperators.ADD);
+        float t1 = b1.reduceLanes(VectorOperators.ADD);
+        float t2 = b2.reduceLanes(VectorOperators.ADD);
+        float t3 = b3.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) {
+            float xc = x[xo + c];
+            float xd = x[xo2 + c];
+            s0 += w[c] * xc;
+            s1 += w[cols + c] * xc;
+            s2 += w[2 * cols + c] * xc;
+            s3 += w[3 * cols + c] * xc;
+            t0 += w[c] * xd;
+            t1 += w[cols + c] * xd;
+            t2 += w[2 * cols + c] * xd;
+            t3 += w[3 * cols + c] * xd;
+        }
+        out[oo] = s0;
+        out[oo + 1] = s1;
+        out[oo + 2] = s2;
+        out[oo + 3] = s3;
+        out[oo + rows] = t0;
+        out[oo + rows + 1] = t1;
+        out[oo + rows + 2] = t2;
+        out[oo + rows + 3] = t3;
+    }
+
+    /** As {@link #dot4F32} for two tokens (x rows xo and xo + cols; out rows oo and oo + rows). */
+    private static void dot4x2F32(MemorySegment seg, long o, long rowBytes, float[] x, int xo, int cols, float[] out, int oo, int rows) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        int xo2 = xo + cols;
+        long o1 = o + rowBytes;
+        long o2 = o1 + rowBytes;
+        long o3 = o2 + rowBytes;
+        int c = 0;
+        for (int bound = F.loopBound(cols); c < bound; c += L) {
+            FloatVector xa = FloatVector.fromArray(F, x, xo + c);
+            FloatVector xb = FloatVector.fromArray(F, x, xo2 + c);
+            FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o + 4L * c, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, seg, o1 + 4L * c, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(F, seg, o2 + 4L * c, LE);
+            FloatVector w3 = FloatVector.fromMemorySegment(F, seg, o3 + 4L * c, LE);
+            a0 = w0.fma(xa, a0);
+            a1 = w1.fma(xa, a1);
+            a2 = w2.fma(xa, a2);
+            a3 = w3.fma(xa, a3);
+            b0 = w0.fma(xb, b0);
+            b1 = w1.fma(xb, b1);
+            b2 = w2.fma(xb, b2);
+            b3 = w3.fma(xb, b3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        float t0 = b0.reduceLanes(VectorOperators.ADD);
+        float t1 = b1.reduceLanes(VectorOperators.ADD);
+        float t2 = b2.reduceLanes(VectorOperators.ADD);
+        float t3 = b3.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) {
+            float xc = x[xo + c];
+            float xd = x[xo2 + c];
+            float w0 = seg.get(FLOAT_LE, o + 4L * c);
+            float w1 = seg.get(FLOAT_LE, o1 + 4L * c);
+            float w2 = seg.get(FLOAT_LE, o2 + 4L * c);
+            float w3 = seg.get(FLOAT_LE, o3 + 4L * c);
+            s0 += w0 * xc;
+            s1 += w1 * xc;
+            s2 += w2 * xc;
+            s3 += w3 * xc;
+            t0 += w0 * xd;
+            t1 += w1 * xd;
+            t2 += w2 * xd;
+            t3 += w3 * xd;
+        }
+        out[oo] = s0;
+        out[oo + 1] = s1;
+        out[oo + 2] = s2;
+        out[oo + 3] = s3;
+        out[oo + rows] = t0;
+        out[oo + rows + 1] = t1;
+        out[oo + rows + 2] = t2;
+        out[oo + rows + 3] = t3;
     }
 
     private static float dot1(float[] w, float[] x, int xo, int cols) {
