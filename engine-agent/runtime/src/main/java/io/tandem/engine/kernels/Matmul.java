@@ -22,9 +22,10 @@ import jdk.incubator.vector.VectorOperators;
  * <p>Two regimes, chosen by the token count {@code n}:
  * <ul>
  *   <li><b>Decode</b> ({@code n < }{@link #prefillThreshold()}): memory-bandwidth bound. Each thread walks its rows
- *       four at a time and streams every weight byte exactly once for all {@code n} tokens. F32 rows are read
- *       straight from the segment; Q8_0 with {@code n == 1} is decoded in registers and fused with the dot product;
- *       otherwise the four rows are decoded once into an L1-resident float scratch and reused for every token.</li>
+ *       four at a time and streams every weight byte exactly once for all {@code n} tokens (tokens loop inside, two
+ *       at a time, while the four rows sit in L1). F32 rows are read in place from the segment; Q8_0 with
+ *       {@code n == 1} is decoded in registers and fused with the dot product; every other case decodes the four rows
+ *       once into a float scratch ({@link Decoders}) and reuses it for all tokens.</li>
  *   <li><b>Prefill</b>: compute bound. The activations are first transposed into token panels
  *       {@code xt[panel][col][L]} (L = float lanes, 16 with AVX-512) so that one vector holds one column of L tokens.
  *       Each thread then takes tiles of 8 weight rows, decodes 256 columns of them into a float scratch and runs an
@@ -47,9 +48,10 @@ public final class Matmul {
     }
 
     /**
-     * Token count from which the tiled prefill kernel beats the per-row dot products. Its token panels are L wide, so
-     * below one full panel lanes are wasted: measured single-threaded on [512 x 768] F32 (AVX-512), the dot products
-     * reach ~74 GFLOP/s at n = 4 while the tiled kernel gives ~40 at n = 8 and ~79 at n = 16.
+     * Token count from which the tiled prefill kernel is used. Its token panels are L wide, so below one full panel
+     * lanes are wasted. Measured single-threaded on a cache-resident [512 x 768] F32 matrix (AVX-512): the decode
+     * kernels give ~75 GFLOP/s at n = 2 and ~88-91 at n = 8..15; the tiled kernel ~40 at n = 8 and ~76-86 at n = 16..32.
+     * Overridable with {@code -Dtandem.matmul.prefillThreshold} for experiments.
      */
     private static final int PREFILL_THRESHOLD = Integer.getInteger("tandem.matmul.prefillThreshold", L);
     /** Column block of the prefill kernel: 8 rows x 256 floats = 8 KiB of decoded weights stay in L1. */
