@@ -35,6 +35,8 @@ public final class KernelReport {
             double bw = MemoryBandwidth.measureGBs(pool, 1L << 30, 8);
             System.out.printf("threads %d, vector %d bits, memory read bandwidth %.1f GB/s%n", pool.threads(),
                     jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), bw);
+            System.out.printf("parallelFor round trip (%d tasks, empty body): %.2f us%n", pool.threads(),
+                    dispatchMicros(pool));
             System.out.printf("%-5s %9s %7s %9s %9s %9s %12s %10s%n", "type", "n=1 GB/s", "of bw", "n=8 GB/s",
                     "n=32 GB/s", "n=1 us/L", "n=512 GF/s", "pf tok/s");
             for (GgmlType type : types) {
@@ -54,6 +56,21 @@ public final class KernelReport {
                 }
             }
         }
+    }
+
+    /** Median round trip of an empty parallelFor with one task per thread, in microseconds. */
+    static double dispatchMicros(ComputePool pool) {
+        int[] sink = new int[pool.threads()];
+        long[] samples = new long[20_000];
+        for (int i = 0; i < 2 * samples.length; i++) {
+            long t0 = System.nanoTime();
+            pool.parallelFor(pool.threads(), t -> sink[t]++);
+            if (i >= samples.length) {
+                samples[i - samples.length] = System.nanoTime() - t0;
+            }
+        }
+        java.util.Arrays.sort(samples);
+        return samples[samples.length / 2] / 1e3;
     }
 
     /**

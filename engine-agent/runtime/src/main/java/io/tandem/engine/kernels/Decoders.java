@@ -8,7 +8,6 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -61,12 +60,13 @@ final class Decoders {
             IntVector v = (IntVector) h.convertShape(VectorOperators.S2I, I, 0);
             IntVector sign = v.and(0x8000).lanewise(VectorOperators.LSHL, 16);
             IntVector em = v.and(0x7FFF);
-            IntVector shifted = em.lanewise(VectorOperators.LSHL, 13);
             // Treating the shifted bits as an f32 and scaling by 2^112 re-biases the exponent (15 -> 127) and turns
-            // f16 subnormals into the right normal f32 exactly. Inf/NaN need the exponent forced to all ones.
-            IntVector bits = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
-            VectorMask<Integer> special = em.compare(VectorOperators.GE, 0x7C00);
-            bits = bits.blend(shifted.or(0x7F800000), special).or(sign);
+            // f16 subnormals into the right normal f32 exactly. Inf/NaN (em >= 0x7C00) need the exponent forced to
+            // all ones: (em + 0x400) >>> 15 is 1 exactly for them, and 0 - 1 = all bits set selects 0x7F800000.
+            IntVector bits = em.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts();
+            IntVector special = em.add(0x400).lanewise(VectorOperators.LSHR, 15).neg().and(0x7F800000);
+            bits = bits.or(special).or(sign);
             bits.reinterpretAsFloats().intoArray(dst, dstOff + i);
         }
         for (; i < n; i++) {
@@ -86,9 +86,9 @@ final class Decoders {
         }
     }
 
-    static FloatVector b2f(ByteVector b) {
-        return (FloatVector) b.convertShape(VectorOperators.B2F, F, 0);
-    }
+    // Conversions are written out inline on purpose: a helper method returning a vector is not always inlined into
+    // these large methods, and a non-inlined vector return is boxed (a heap allocation per call) - measured 10x
+    // slower for Q6_K.
 
     static void decodeQ8_0(MemorySegment seg, long off, int blocks, float[] dst, int dstOff) {
         if (!VECTOR_QUANTS) {
@@ -99,7 +99,9 @@ final class Decoders {
             long o = off + 34L * b;
             float d = Float.float16ToFloat(seg.get(SHORT_LE, o));
             for (int j = 0; j < 32; j += L) {
-                b2f(ByteVector.fromMemorySegment(B, seg, o + 2 + j, LE)).mul(d).intoArray(dst, dstOff + 32 * b + j);
+                ByteVector q = ByteVector.fromMemorySegment(B, seg, o + 2 + j, LE);
+                FloatVector f = (FloatVector) q.convertShape(VectorOperators.B2F, F, 0);
+                f.mul(d).intoArray(dst, dstOff + 32 * b + j);
             }
         }
     }
@@ -114,9 +116,13 @@ final class Decoders {
             float d = Float.float16ToFloat(seg.get(SHORT_LE, o));
             int y = dstOff + 32 * b;
             for (int j = 0; j < 16; j += L) {
-                ByteVector q = ByteVector.fromMemorySegment(B, seg, o + 2 + j, LE);
-                b2f(q.and((byte) 0x0F).sub((byte) 8)).mul(d).intoArray(dst, y + j);
-                b2f(q.lanewise(VectorOperators.LSHR, 4).sub((byte) 8)).mul(d).intoArray(dst, y + 16 + j);
+                // Nibbles are split on int lanes: x86 has no byte shifts, so byte-lane shifts are emulated slowly.
+                IntVector q = (IntVector) ByteVector.fromMemorySegment(B, seg, o + 2 + j, LE)
+                        .convertShape(VectorOperators.B2I, I, 0);
+                IntVector lo = q.and(0x0F).sub(8);
+                IntVector hi = q.lanewise(VectorOperators.LSHR, 4).and(0x0F).sub(8);
+                ((FloatVector) lo.convert(VectorOperators.I2F, 0)).mul(d).intoArray(dst, y + j);
+                ((FloatVector) hi.convert(VectorOperators.I2F, 0)).mul(d).intoArray(dst, y + 16 + j);
             }
         }
     }
@@ -131,9 +137,9 @@ final class Decoders {
             float d = Float.float16ToFloat(seg.get(SHORT_LE, o));
             float min = Float.float16ToFloat(seg.get(SHORT_LE, o + 2));
             long sc = o + 4;
-            long q = o + 16;
             int y = dstOff + 256 * b;
-            for (int j = 0, is = 0; j < 256; j += 64, is += 2, q += 32) {
+            for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
+                long q = o + 16 + j / 2;
                 int sm1 = scaleMin(seg, sc, is);
                 float d1 = d * (sm1 & 0xFF);
                 float m1 = min * (sm1 >>> 8);
@@ -141,9 +147,14 @@ final class Decoders {
                 float d2 = d * (sm2 & 0xFF);
                 float m2 = min * (sm2 >>> 8);
                 for (int l = 0; l < 32; l += L) {
-                    ByteVector qv = ByteVector.fromMemorySegment(B, seg, q + l, LE);
-                    b2f(qv.and((byte) 0x0F)).mul(d1).sub(m1).intoArray(dst, y + j + l);
-                    b2f(qv.lanewise(VectorOperators.LSHR, 4)).mul(d2).sub(m2).intoArray(dst, y + j + 32 + l);
+                    IntVector qv = (IntVector) ByteVector.fromMemorySegment(B, seg, q + l, LE)
+                            .convertShape(VectorOperators.B2I, I, 0);
+                    FloatVector lo = (FloatVector) qv.and(0x0F).convert(VectorOperators.I2F, 0);
+                    FloatVector hi = (FloatVector) qv.lanewise(VectorOperators.LSHR, 4).and(0x0F)
+                            .convert(VectorOperators.I2F, 0);
+                    // mul then sub (no FMA), as ggml's d1 * q - m1, so results match the reference exactly.
+                    lo.mul(d1).sub(m1).intoArray(dst, y + j + l);
+                    hi.mul(d2).sub(m2).intoArray(dst, y + j + 32 + l);
                 }
             }
         }
@@ -172,32 +183,34 @@ final class Decoders {
         for (int b = 0; b < blocks; b++) {
             long o = off + 210L * b;
             float d = Float.float16ToFloat(seg.get(SHORT_LE, o + 208));
-            long ql = o;
-            long qh = o + 128;
-            long sc = o + 192;
             int y = dstOff + 256 * b;
-            for (int n = 0; n < 256; n += 128, ql += 64, qh += 32, sc += 8) {
+            for (int n = 0; n < 256; n += 128) {
+                long ql = o + n / 2;
+                long qh = o + 128 + n / 4;
+                long sc = o + 192 + n / 16;
                 for (int l = 0; l < 32; l += L) {
                     int is = l / 16;
-                    ByteVector lo0 = ByteVector.fromMemorySegment(B, seg, ql + l, LE);
-                    ByteVector lo1 = ByteVector.fromMemorySegment(B, seg, ql + l + 32, LE);
-                    ByteVector h = ByteVector.fromMemorySegment(B, seg, qh + l, LE);
-                    ByteVector q1 = lo0.and((byte) 0x0F).or(h.and((byte) 3).lanewise(VectorOperators.LSHL, 4));
-                    ByteVector q2 = lo1.and((byte) 0x0F)
-                            .or(h.lanewise(VectorOperators.LSHR, 2).and((byte) 3).lanewise(VectorOperators.LSHL, 4));
-                    ByteVector q3 = lo0.lanewise(VectorOperators.LSHR, 4)
-                            .or(h.lanewise(VectorOperators.LSHR, 4).and((byte) 3).lanewise(VectorOperators.LSHL, 4));
-                    ByteVector q4 = lo1.lanewise(VectorOperators.LSHR, 4)
-                            .or(h.lanewise(VectorOperators.LSHR, 6).lanewise(VectorOperators.LSHL, 4));
+                    IntVector lo0 = (IntVector) ByteVector.fromMemorySegment(B, seg, ql + l, LE)
+                            .convertShape(VectorOperators.B2I, I, 0);
+                    IntVector lo1 = (IntVector) ByteVector.fromMemorySegment(B, seg, ql + l + 32, LE)
+                            .convertShape(VectorOperators.B2I, I, 0);
+                    IntVector h = (IntVector) ByteVector.fromMemorySegment(B, seg, qh + l, LE)
+                            .convertShape(VectorOperators.B2I, I, 0);
+                    // Low nibble | 2 high bits << 4, minus 32; the bit groups are disjoint.
+                    IntVector q1 = lo0.and(0x0F).or(h.lanewise(VectorOperators.LSHL, 4).and(0x30)).sub(32);
+                    IntVector q2 = lo1.and(0x0F).or(h.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32);
+                    IntVector q3 = lo0.lanewise(VectorOperators.LSHR, 4).and(0x0F).or(h.and(0x30)).sub(32);
+                    IntVector q4 = lo1.lanewise(VectorOperators.LSHR, 4).and(0x0F)
+                            .or(h.lanewise(VectorOperators.LSHR, 2).and(0x30)).sub(32);
                     // (d * scale) first, as in the C code, so the product is rounded identically.
                     float s1 = d * seg.get(ValueLayout.JAVA_BYTE, sc + is);
                     float s2 = d * seg.get(ValueLayout.JAVA_BYTE, sc + is + 2);
                     float s3 = d * seg.get(ValueLayout.JAVA_BYTE, sc + is + 4);
                     float s4 = d * seg.get(ValueLayout.JAVA_BYTE, sc + is + 6);
-                    b2f(q1.sub((byte) 32)).mul(s1).intoArray(dst, y + n + l);
-                    b2f(q2.sub((byte) 32)).mul(s2).intoArray(dst, y + n + l + 32);
-                    b2f(q3.sub((byte) 32)).mul(s3).intoArray(dst, y + n + l + 64);
-                    b2f(q4.sub((byte) 32)).mul(s4).intoArray(dst, y + n + l + 96);
+                    ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(s1).intoArray(dst, y + n + l);
+                    ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(s2).intoArray(dst, y + n + l + 32);
+                    ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(s3).intoArray(dst, y + n + l + 64);
+                    ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(s4).intoArray(dst, y + n + l + 96);
                 }
             }
         }

@@ -6,7 +6,6 @@ import static io.tandem.engine.kernels.Decoders.FLOAT_LE;
 import static io.tandem.engine.kernels.Decoders.L;
 import static io.tandem.engine.kernels.Decoders.LE;
 import static io.tandem.engine.kernels.Decoders.SHORT_LE;
-import static io.tandem.engine.kernels.Decoders.b2f;
 
 import io.tandem.engine.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -23,9 +22,10 @@ import jdk.incubator.vector.VectorOperators;
  * <p>Two regimes, chosen by the token count {@code n}:
  * <ul>
  *   <li><b>Decode</b> ({@code n < }{@link #prefillThreshold()}): memory-bandwidth bound. Each thread walks its rows
- *       four at a time and streams every weight byte exactly once for all {@code n} tokens. F32 rows are read
- *       straight from the segment; Q8_0 with {@code n == 1} is decoded in registers and fused with the dot product;
- *       otherwise the four rows are decoded once into an L1-resident float scratch and reused for every token.</li>
+ *       four at a time and streams every weight byte exactly once for all {@code n} tokens (tokens loop inside, two
+ *       at a time, while the four rows sit in L1). F32 rows are read in place from the segment; Q8_0 with
+ *       {@code n == 1} is decoded in registers and fused with the dot product; every other case decodes the four rows
+ *       once into a float scratch ({@link Decoders}) and reuses it for all tokens.</li>
  *   <li><b>Prefill</b>: compute bound. The activations are first transposed into token panels
  *       {@code xt[panel][col][L]} (L = float lanes, 16 with AVX-512) so that one vector holds one column of L tokens.
  *       Each thread then takes tiles of 8 weight rows, decodes 256 columns of them into a float scratch and runs an
@@ -48,9 +48,10 @@ public final class Matmul {
     }
 
     /**
-     * Token count from which the tiled prefill kernel beats the per-row dot products. Its token panels are L wide, so
-     * below one full panel lanes are wasted: measured single-threaded on [512 x 768] F32 (AVX-512), the dot products
-     * reach ~74 GFLOP/s at n = 4 while the tiled kernel gives ~40 at n = 8 and ~79 at n = 16.
+     * Token count from which the tiled prefill kernel is used. Its token panels are L wide, so below one full panel
+     * lanes are wasted. Measured single-threaded on a cache-resident [512 x 768] F32 matrix (AVX-512): the decode
+     * kernels give ~75 GFLOP/s at n = 2 and ~88-91 at n = 8..15; the tiled kernel ~40 at n = 8 and ~76-86 at n = 16..32.
+     * Overridable with {@code -Dtandem.matmul.prefillThreshold} for experiments.
      */
     private static final int PREFILL_THRESHOLD = Integer.getInteger("tandem.matmul.prefillThreshold", L);
     /** Column block of the prefill kernel: 8 rows x 256 floats = 8 KiB of decoded weights stay in L1. */
@@ -185,10 +186,15 @@ public final class Matmul {
         long rowBytes = w.rowBytes();
         GgmlType type = w.type();
         if (type == GgmlType.F32) {
+            // Rows are read in place: copying them to a scratch first measured slower for small n.
             int r = r0;
             for (; r + DR <= r1; r += DR) {
                 long o = r * rowBytes;
-                for (int t = 0; t < n; t++) {
+                int t = 0;
+                for (; t + 2 <= n; t += 2) {
+                    dot4x2F32(seg, o, rowBytes, x, t * cols, cols, out, t * rows + r, rows);
+                }
+                if (t < n) {
                     dot4F32(seg, o, rowBytes, x, t * cols, cols, out, t * rows + r);
                 }
             }
@@ -215,7 +221,11 @@ public final class Matmul {
             for (int j = 0; j < DR; j++) {
                 Decoders.decode(type, seg, (r + j) * rowBytes, 0, cols, ws, j * cols);
             }
-            for (int t = 0; t < n; t++) {
+            int t = 0;
+            for (; t + 2 <= n; t += 2) {
+                dot4x2(ws, x, t * cols, cols, out, t * rows + r, rows);
+            }
+            if (t < n) {
                 dot4(ws, x, t * cols, cols, out, t * rows + r);
             }
         }
@@ -276,7 +286,11 @@ public final class Matmul {
         return s;
     }
 
-    /** Four Q8_0 rows dotted with one token, decoding in registers: per block, sum(q * x) then scale by d. */
+    /**
+     * Four Q8_0 rows dotted with one token, decoding in registers: per block, sum(q * x) then scale by d. The block
+     * code is repeated per row rather than factored into a helper: a vector-returning helper that C2 declines to inline
+     * boxes its result.
+     */
     private static void dot4Q8_0(MemorySegment seg, long o, long rowBytes, float[] x, int blocks, float[] out, int oo) {
         FloatVector a0 = FloatVector.zero(F);
         FloatVector a1 = FloatVector.zero(F);
@@ -289,10 +303,18 @@ public final class Matmul {
             FloatVector x0 = FloatVector.fromArray(F, x, 32 * b);
             FloatVector x1 = FloatVector.fromArray(F, x, 32 * b + 16);
             long bo = 34L * b;
-            a0 = q8Block(seg, o + bo, x0, x1, a0);
-            a1 = q8Block(seg, o1 + bo, x0, x1, a1);
-            a2 = q8Block(seg, o2 + bo, x0, x1, a2);
-            a3 = q8Block(seg, o3 + bo, x0, x1, a3);
+            FloatVector s0 = q8(seg, o + bo + 2).mul(x0);
+            FloatVector s1 = q8(seg, o1 + bo + 2).mul(x0);
+            FloatVector s2 = q8(seg, o2 + bo + 2).mul(x0);
+            FloatVector s3 = q8(seg, o3 + bo + 2).mul(x0);
+            s0 = q8(seg, o + bo + 18).fma(x1, s0);
+            s1 = q8(seg, o1 + bo + 18).fma(x1, s1);
+            s2 = q8(seg, o2 + bo + 18).fma(x1, s2);
+            s3 = q8(seg, o3 + bo + 18).fma(x1, s3);
+            a0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(seg.get(SHORT_LE, o + bo))), a0);
+            a1 = s1.fma(FloatVector.broadcast(F, Float.float16ToFloat(seg.get(SHORT_LE, o1 + bo))), a1);
+            a2 = s2.fma(FloatVector.broadcast(F, Float.float16ToFloat(seg.get(SHORT_LE, o2 + bo))), a2);
+            a3 = s3.fma(FloatVector.broadcast(F, Float.float16ToFloat(seg.get(SHORT_LE, o3 + bo))), a3);
         }
         out[oo] = a0.reduceLanes(VectorOperators.ADD);
         out[oo + 1] = a1.reduceLanes(VectorOperators.ADD);
@@ -300,20 +322,18 @@ public final class Matmul {
         out[oo + 3] = a3.reduceLanes(VectorOperators.ADD);
     }
 
-    private static FloatVector q8Block(MemorySegment seg, long o, FloatVector x0, FloatVector x1, FloatVector acc) {
-        float d = Float.float16ToFloat(seg.get(SHORT_LE, o));
-        // Two 16-byte loads widened separately: converting the upper half of one 32-byte load (part 1) is not
-        // intrinsified as well and measured 3x slower.
-        FloatVector s = b2f(ByteVector.fromMemorySegment(B, seg, o + 2, LE)).mul(x0);
-        s = b2f(ByteVector.fromMemorySegment(B, seg, o + 18, LE)).fma(x1, s);
-        return s.fma(FloatVector.broadcast(F, d), acc);
+    /** 16 int8 quants at {@code off} widened to floats (small enough that C2 inlines it; verified by timing). */
+    private static FloatVector q8(MemorySegment seg, long off) {
+        return (FloatVector) ByteVector.fromMemorySegment(B, seg, off, LE).convertShape(VectorOperators.B2F, F, 0);
     }
 
     private static float dotQ8_0(MemorySegment seg, long o, float[] x, int blocks) {
         FloatVector a0 = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
-            a0 = q8Block(seg, o + 34L * b, FloatVector.fromArray(F, x, 32 * b),
-                    FloatVector.fromArray(F, x, 32 * b + 16), a0);
+            long bo = o + 34L * b;
+            FloatVector s = q8(seg, bo + 2).mul(FloatVector.fromArray(F, x, 32 * b));
+            s = q8(seg, bo + 18).fma(FloatVector.fromArray(F, x, 32 * b + 16), s);
+            a0 = s.fma(FloatVector.broadcast(F, Float.float16ToFloat(seg.get(SHORT_LE, bo))), a0);
         }
         return a0.reduceLanes(VectorOperators.ADD);
     }
@@ -347,6 +367,129 @@ public final class Matmul {
         out[oo + 1] = s1;
         out[oo + 2] = s2;
         out[oo + 3] = s3;
+    }
+
+    /** As {@link #dot4} for two tokens at once (x rows xo and xo + cols; out rows oo and oo + rows). */
+    private static void dot4x2(float[] w, float[] x, int xo, int cols, float[] out, int oo, int rows) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        int xo2 = xo + cols;
+        int c = 0;
+        for (int bound = F.loopBound(cols); c < bound; c += L) {
+            FloatVector xa = FloatVector.fromArray(F, x, xo + c);
+            FloatVector xb = FloatVector.fromArray(F, x, xo2 + c);
+            FloatVector w0 = FloatVector.fromArray(F, w, c);
+            FloatVector w1 = FloatVector.fromArray(F, w, cols + c);
+            FloatVector w2 = FloatVector.fromArray(F, w, 2 * cols + c);
+            FloatVector w3 = FloatVector.fromArray(F, w, 3 * cols + c);
+            a0 = w0.fma(xa, a0);
+            a1 = w1.fma(xa, a1);
+            a2 = w2.fma(xa, a2);
+            a3 = w3.fma(xa, a3);
+            b0 = w0.fma(xb, b0);
+            b1 = w1.fma(xb, b1);
+            b2 = w2.fma(xb, b2);
+            b3 = w3.fma(xb, b3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        float t0 = b0.reduceLanes(VectorOperators.ADD);
+        float t1 = b1.reduceLanes(VectorOperators.ADD);
+        float t2 = b2.reduceLanes(VectorOperators.ADD);
+        float t3 = b3.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) {
+            float xc = x[xo + c];
+            float xd = x[xo2 + c];
+            s0 += w[c] * xc;
+            s1 += w[cols + c] * xc;
+            s2 += w[2 * cols + c] * xc;
+            s3 += w[3 * cols + c] * xc;
+            t0 += w[c] * xd;
+            t1 += w[cols + c] * xd;
+            t2 += w[2 * cols + c] * xd;
+            t3 += w[3 * cols + c] * xd;
+        }
+        out[oo] = s0;
+        out[oo + 1] = s1;
+        out[oo + 2] = s2;
+        out[oo + 3] = s3;
+        out[oo + rows] = t0;
+        out[oo + rows + 1] = t1;
+        out[oo + rows + 2] = t2;
+        out[oo + rows + 3] = t3;
+    }
+
+    /** As {@link #dot4F32} for two tokens (x rows xo and xo + cols; out rows oo and oo + rows). */
+    private static void dot4x2F32(MemorySegment seg, long o, long rowBytes, float[] x, int xo, int cols, float[] out, int oo, int rows) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        int xo2 = xo + cols;
+        long o1 = o + rowBytes;
+        long o2 = o1 + rowBytes;
+        long o3 = o2 + rowBytes;
+        int c = 0;
+        for (int bound = F.loopBound(cols); c < bound; c += L) {
+            FloatVector xa = FloatVector.fromArray(F, x, xo + c);
+            FloatVector xb = FloatVector.fromArray(F, x, xo2 + c);
+            FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o + 4L * c, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, seg, o1 + 4L * c, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(F, seg, o2 + 4L * c, LE);
+            FloatVector w3 = FloatVector.fromMemorySegment(F, seg, o3 + 4L * c, LE);
+            a0 = w0.fma(xa, a0);
+            a1 = w1.fma(xa, a1);
+            a2 = w2.fma(xa, a2);
+            a3 = w3.fma(xa, a3);
+            b0 = w0.fma(xb, b0);
+            b1 = w1.fma(xb, b1);
+            b2 = w2.fma(xb, b2);
+            b3 = w3.fma(xb, b3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        float t0 = b0.reduceLanes(VectorOperators.ADD);
+        float t1 = b1.reduceLanes(VectorOperators.ADD);
+        float t2 = b2.reduceLanes(VectorOperators.ADD);
+        float t3 = b3.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) {
+            float xc = x[xo + c];
+            float xd = x[xo2 + c];
+            float w0 = seg.get(FLOAT_LE, o + 4L * c);
+            float w1 = seg.get(FLOAT_LE, o1 + 4L * c);
+            float w2 = seg.get(FLOAT_LE, o2 + 4L * c);
+            float w3 = seg.get(FLOAT_LE, o3 + 4L * c);
+            s0 += w0 * xc;
+            s1 += w1 * xc;
+            s2 += w2 * xc;
+            s3 += w3 * xc;
+            t0 += w0 * xd;
+            t1 += w1 * xd;
+            t2 += w2 * xd;
+            t3 += w3 * xd;
+        }
+        out[oo] = s0;
+        out[oo + 1] = s1;
+        out[oo + 2] = s2;
+        out[oo + 3] = s3;
+        out[oo + rows] = t0;
+        out[oo + rows + 1] = t1;
+        out[oo + rows + 2] = t2;
+        out[oo + rows + 3] = t3;
     }
 
     private static float dot1(float[] w, float[] x, int xo, int cols) {

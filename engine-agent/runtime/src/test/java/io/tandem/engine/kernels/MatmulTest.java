@@ -89,6 +89,19 @@ class MatmulTest {
     }
 
     @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0"})
+    void columnCountsThatLeaveAPartialColumnBlock(GgmlType type) {
+        int cols = type.isQuantized() ? 288 : 300; // 256 + a partial block of the prefill kernel
+        WeightMatrix w = randomMatrix(type, 13, cols, 9);
+        for (int n : new int[] {1, 2, 40}) {
+            float[] x = randomActivations(n, cols, 11);
+            float[] out = new float[n * 13];
+            Matmul.matmul(pool, w, x, n, out);
+            assertMatches(w, x, n, out);
+        }
+    }
+
+    @ParameterizedTest
     @EnumSource(GgmlType.class)
     void matmulManyEqualsSeparateMatmuls(GgmlType type) {
         int cols = type.blockSize() == 256 ? 256 : 64;
