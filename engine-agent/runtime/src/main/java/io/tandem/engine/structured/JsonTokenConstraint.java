@@ -16,6 +16,8 @@ final class JsonTokenConstraint implements TokenConstraint {
     private final TokenTrie trie;
     private Stack[] state;
     private final boolean[] allowed;
+    /** Off only in tests that check the fast path against the plain walk. */
+    boolean stringFastPath = true;
 
     JsonTokenConstraint(TokenTrie trie, Node root) {
         this.trie = trie;
@@ -26,7 +28,10 @@ final class JsonTokenConstraint implements TokenConstraint {
     @Override
     public void apply(float[] logits, int offset, int vocabSize) {
         Arrays.fill(allowed, false);
-        if (!JsonGrammar.complete(state)) {
+        if (stringFastPath && state.length == 1 && state[0].top() instanceof JsonGrammar.StringFrame sf
+                && sf.state == JsonGrammar.StringFrame.BODY && sf.pending == 0 && sf.captured == null) {
+            walkString(0, sf);
+        } else if (!JsonGrammar.complete(state)) {
             walk(0, state);
         }
         boolean mayEnd = JsonGrammar.accepting(state);
@@ -57,6 +62,41 @@ final class JsonTokenConstraint implements TokenConstraint {
             }
             if (trie.edgeStart[child] < trie.edgeStart[child + 1]) {
                 walk(child, next);
+            }
+        }
+    }
+
+    /**
+     * The walk inside a string body, the common and widest case (nearly every token may continue a string):
+     * while a path is plain string content its resulting state is known from the precomputed length, so only
+     * the maximum length is checked; the automaton runs from the first quote, backslash or other byte on.
+     */
+    private void walkString(int node, JsonGrammar.StringFrame sf) {
+        for (int e = trie.edgeStart[node]; e < trie.edgeStart[node + 1]; e++) {
+            int child = trie.edgeNode[e];
+            Stack[] next = null;
+            if (trie.plainLength[child] >= 0) {
+                if (sf.length + trie.plainLength[child] > sf.node.maxLength) {
+                    continue;
+                }
+            } else {
+                JsonGrammar.StringFrame here = new JsonGrammar.StringFrame(sf.node, JsonGrammar.StringFrame.BODY,
+                        sf.length + trie.plainLength[node], trie.plainPending[node], null);
+                next = JsonGrammar.feed(new Stack[] {new Stack(here, state[0].below(), state[0].depth())},
+                        trie.edgeByte[e] & 0xFF);
+                if (next == null) {
+                    continue;
+                }
+            }
+            for (int i = trie.tokenStart[child]; i < trie.tokenStart[child + 1]; i++) {
+                allowed[trie.tokenIds[i]] = true;
+            }
+            if (trie.edgeStart[child] < trie.edgeStart[child + 1]) {
+                if (next == null) {
+                    walkString(child, sf);
+                } else {
+                    walk(child, next);
+                }
             }
         }
     }

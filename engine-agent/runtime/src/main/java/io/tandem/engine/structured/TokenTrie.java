@@ -32,6 +32,11 @@ final class TokenTrie {
     // Node n ends the tokens tokenIds[tokenStart[n] .. tokenStart[n + 1]).
     final int[] tokenStart;
     final int[] tokenIds;
+    // For the string fast path: code points on the path to node n if every byte of it is plain string content
+    // (no quote, backslash or control byte; well-formed UTF-8 so far), else -1; and the UTF-8 continuation
+    // bytes still owed at n.
+    final int[] plainLength;
+    final byte[] plainPending;
 
     static TokenTrie of(Tokenizer tokenizer) {
         TokenTrie t = CACHE.get(tokenizer);
@@ -95,6 +100,32 @@ final class TokenTrie {
         }
         for (int n = 0; n < nodes; n++) {
             tokenStart[n + 1] += tokenStart[n];
+        }
+        plainLength = new int[nodes];
+        plainPending = new byte[nodes];
+        // Children have larger ids than their parents (ids are handed out on insertion), so one pass in id
+        // order sees every parent first.
+        for (int n = 0; n < nodes; n++) {
+            for (int e = edgeStart[n]; e < edgeStart[n + 1]; e++) {
+                int c = edgeNode[e];
+                plainLength[c] = -1;
+                if (plainLength[n] < 0) {
+                    continue;
+                }
+                int b = edgeByte[e] & 0xFF;
+                int pending = plainPending[n];
+                if (pending > 0) {
+                    if ((b & 0xC0) == 0x80) {
+                        plainLength[c] = plainLength[n];
+                        plainPending[c] = (byte) (pending - 1);
+                    }
+                } else if (b >= 0x20 && b < 0x80 && b != '"' && b != '\\') {
+                    plainLength[c] = plainLength[n] + 1;
+                } else if (b >= 0xC2 && b <= 0xF4) {
+                    plainLength[c] = plainLength[n] + 1;
+                    plainPending[c] = (byte) (b <= 0xDF ? 1 : b <= 0xEF ? 2 : 3);
+                }
+            }
         }
     }
 
