@@ -437,8 +437,8 @@ public final class Engine implements AutoCloseable {
                 return true;
             }
         });
-        f.whenComplete((v, e) -> sleepsPending.decrementAndGet());
-        return f;
+        // Hand out the dependent future, so that a caller who joins it sees isSleeping() without this sleep pending.
+        return f.whenComplete((v, e) -> sleepsPending.decrementAndGet());
     }
 
     /**
