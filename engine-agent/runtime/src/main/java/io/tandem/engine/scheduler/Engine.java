@@ -557,7 +557,11 @@ public final class Engine implements AutoCloseable {
                 runLifecycle();
                 releaseExpired();
                 if ((!running.isEmpty() || !waiting.isEmpty()) && !kvReleased && !weightsReleased) {
-                    step();
+                    try {
+                        step();
+                    } catch (RuntimeException e) {
+                        failStep(e);
+                    }
                 }
                 publishCounts();
             }
@@ -575,6 +579,18 @@ public final class Engine implements AutoCloseable {
             }
             lifecycle.clear();
         }
+    }
+
+    /**
+     * A step threw (a bug or a resource failure, never bad input, which submit refuses): the sequences it carried
+     * end with the error and free their blocks, and the loop goes on serving the others.
+     */
+    private void failStep(RuntimeException e) {
+        LOG.log(Level.SEVERE, "engine step failed; failing its " + planned.size() + " sequences", e);
+        for (Sequence s : List.copyOf(planned)) {
+            finish(s, FinishReason.ABORT, null, e);
+        }
+        planned.clear();
     }
 
     /** Makes the loop's queue lengths visible to {@link #stats()} readers. */

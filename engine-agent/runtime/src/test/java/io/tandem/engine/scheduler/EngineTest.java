@@ -286,4 +286,22 @@ class EngineTest {
             assertThat(e.kvCache().blocks().usedBlocks()).isZero();
         }
     }
+
+    @Test
+    void stepThatThrows_failsItsSequencesOnly_andTheLoopKeepsServing() {
+        try (Engine e = new Engine(tiny, config())) {
+            var good = e.weights();
+            // Weights missing their last layer make the forward pass throw inside the step.
+            var broken = new io.tandem.engine.model.ModelWeights(good.tokenEmbedding(),
+                    good.layers().subList(0, good.layers().size() - 1), good.outputNorm(), good.output(),
+                    good.ropeFreqFactors());
+            e.swapWeights(broken).join();
+            GenerationResult r = e.generate(GenerationRequest.of("boom", prompt(10, 1), greedy(5)));
+            assertThat(r.finishReason()).isEqualTo(FinishReason.ABORT);
+            assertThat(r.error()).isInstanceOf(IndexOutOfBoundsException.class);
+            assertThat(e.kvCache().blocks().usedBlocks()).isZero();
+            e.swapWeights(good).join();
+            assertThat(e.generate(GenerationRequest.of("ok", prompt(10, 1), greedy(5))).outputTokens()).hasSize(5);
+        }
+    }
 }

@@ -145,7 +145,7 @@ class ConstrainedGenerationTest {
 
     @Test
     void maskTime_onA32kVocabulary() {
-        ModelSpec spec = new ModelSpec("vocab32k", 64, 1, 2, 2, 128, 32000, 512, GgmlType.F32, false, 5);
+        ModelSpec spec = new ModelSpec("vocab32k", "llama", 64, 1, 2, 2, 0, 128, 32000, 512, GgmlType.F32, false, 5);
         try (LoadedModel m = LoadedModel.load(TestModels.generated(spec, "vocab32k.gguf"))) {
             long t0 = System.nanoTime();
             TokenConstraint c = JsonConstraints.forJsonSchema(m.tokenizer(), PERSON);
