@@ -21,7 +21,10 @@ class HealthCheckerTest {
     private final HealthChecker checker = new HealthChecker(url -> {
         probed.add(url);
         return pending.computeIfAbsent(url, u -> new CompletableFuture<>());
-    }, () -> targets, (url, r) -> reports.add(url + "=" + r.healthy()));
+    }, () -> targets, (url, r) -> {
+        reports.add(url + "=" + r.healthy());
+        return CompletableFuture.completedFuture(null);
+    });
 
     @Test
     void probesEveryTarget_andReportsEachResult() {
@@ -46,7 +49,10 @@ class HealthCheckerTest {
     @Test
     void probeThatThrows_isReportedUnhealthy() {
         HealthChecker failing = new HealthChecker(url -> CompletableFuture.failedFuture(new IllegalStateException("x")),
-                () -> List.of("http://a:1"), (url, r) -> reports.add(url + "=" + r.healthy() + ":" + r.reason()));
+                () -> List.of("http://a:1"), (url, r) -> {
+                    reports.add(url + "=" + r.healthy() + ":" + r.reason());
+                    return CompletableFuture.completedFuture(null);
+                });
         failing.checkAll().join();
         assertThat(reports).singleElement().asString().startsWith("http://a:1=false:probe error");
     }
