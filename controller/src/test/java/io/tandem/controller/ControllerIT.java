@@ -32,7 +32,8 @@ class ControllerIT {
 
     @Test
     void deadHttpNode_leavesRotationWithinTwoSeconds() throws Exception {
-        try (Controller controller = Controller.builder().build(); FakeAgent agent = new FakeAgent()) {
+        FakeAgent agent = new FakeAgent();
+        try (Controller controller = Controller.builder().build()) {
             controller.addNode(agent.url(), new NodeStatus(EngineRole.HYBRID, List.of("m"), null, 0, List.of())).join();
             await().atMost(Duration.ofSeconds(3)).until(() -> controller.node(agent.url()).orElseThrow().health() == Health.HEALTHY);
 
@@ -41,6 +42,8 @@ class ControllerIT {
             await().atMost(Duration.ofSeconds(2)).pollInterval(Duration.ofMillis(20))
                     .until(() -> !controller.node(agent.url()).orElseThrow().isRoutable(Instant.now()));
             assertThat(Duration.between(died, Instant.now())).isLessThan(Duration.ofSeconds(2));
+        } finally {
+            agent.close();
         }
     }
 

@@ -142,6 +142,7 @@ class ControllerTest {
             controller = controller(null);
             controller.addNode(hybrid.url(), status(EngineRole.HYBRID, "m")).join();
             controller.addNode(other.url(), status(EngineRole.HYBRID, "m")).join();
+            controller.checkHealthNow().join(); // the probes started by addNode have reported
             String first = controller.pick("m", RoutingMode.HYBRID, "").join().nodeUrls().getFirst();
             Route retry = controller.pick(PickRequest.of("m", RoutingMode.HYBRID, "").excluding(Set.of(first))).join();
             assertThat(retry.nodeUrls()).doesNotContain(first);
