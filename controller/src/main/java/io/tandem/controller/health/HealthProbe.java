@@ -1,0 +1,23 @@
+package io.tandem.controller.health;
+
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * One health check of one node. Implementations never complete exceptionally: a failure is a
+ * {@link ProbeResult} with {@code healthy == false} and a reason.
+ */
+@FunctionalInterface
+public interface HealthProbe {
+    CompletableFuture<ProbeResult> probe(String nodeUrl);
+
+    /** The outcome of one probe. */
+    record ProbeResult(boolean healthy, String reason) {
+        public static ProbeResult ok() {
+            return new ProbeResult(true, "");
+        }
+
+        public static ProbeResult failed(String reason) {
+            return new ProbeResult(false, reason);
+        }
+    }
+}

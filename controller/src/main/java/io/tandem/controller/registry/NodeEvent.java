@@ -1,0 +1,49 @@
+package io.tandem.controller.registry;
+
+import java.time.Duration;
+
+/**
+ * The named events that change the node pool. Each is applied by the registry's owner thread, one at a time, in
+ * the order submitted. Events about a node that is no longer in the pool are ignored (it was removed meanwhile),
+ * except {@link NodeRemoved} and {@link DrainSet}, which fail with NodeNotFoundException.
+ */
+public sealed interface NodeEvent {
+    /** An operator, the state file or discovery adds a node (or updates its role, models and speed). */
+    record NodeAdded(NodeSpec spec) implements NodeEvent {}
+
+    /** The node leaves the pool; its pairs are dropped and its sessions freed by the listeners. */
+    record NodeRemoved(String url) implements NodeEvent {}
+
+    /** An agent registered on a control stream. */
+    record StreamAttached(NodeSpec spec) implements NodeEvent {}
+
+    /** A control stream ended or failed: the node is out of rotation at once. */
+    record StreamBroken(String url, String reason) implements NodeEvent {}
+
+    /** An HTTP health probe finished. */
+    record HealthReport(String url, boolean healthy, String reason) implements NodeEvent {}
+
+    /** A load report arrived on a control stream (it doubles as the stream's heartbeat). */
+    record LoadReport(String url, int running, int waiting, int kvBlocksUsed, int kvBlocksFree,
+                      double tokensPerSecond) implements NodeEvent {}
+
+    /** The controller routed a request to the node (LMDeploy's pre_call: unfinished + 1). */
+    record RequestStarted(String url) implements NodeEvent {}
+
+    /** A routed request finished (LMDeploy's post_call: unfinished - 1, latency recorded, circuit success). */
+    record RequestFinished(String url, Duration latency) implements NodeEvent {}
+
+    /** A routed request failed because of the node: unfinished - 1, the node is unhealthy at once, circuit failure. */
+    record RequestFailed(String url, String reason) implements NodeEvent {}
+
+    /** An operator starts or ends draining: a draining node gets no new requests. */
+    record DrainSet(String url, boolean draining) implements NodeEvent {}
+
+    /** Periodic housekeeping: silent control streams are marked down, long-dead stream nodes expire. */
+    record Tick() implements NodeEvent {}
+
+    /** The event's name, for logs and metrics. */
+    default String name() {
+        return getClass().getSimpleName();
+    }
+}

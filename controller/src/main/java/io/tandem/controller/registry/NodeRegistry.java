@@ -1,0 +1,303 @@
+package io.tandem.controller.registry;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.LongAdder;
+
+import io.tandem.controller.errors.NodeConflictException;
+import io.tandem.controller.errors.NodeNotFoundException;
+import io.tandem.controller.health.CircuitBreaker;
+import io.tandem.controller.internal.EventLoop;
+import io.tandem.controller.registry.NodeEvent.DrainSet;
+import io.tandem.controller.registry.NodeEvent.HealthReport;
+import io.tandem.controller.registry.NodeEvent.LoadReport;
+import io.tandem.controller.registry.NodeEvent.NodeAdded;
+import io.tandem.controller.registry.NodeEvent.NodeRemoved;
+import io.tandem.controller.registry.NodeEvent.RequestFailed;
+import io.tandem.controller.registry.NodeEvent.RequestFinished;
+import io.tandem.controller.registry.NodeEvent.RequestStarted;
+import io.tandem.controller.registry.NodeEvent.StreamAttached;
+import io.tandem.controller.registry.NodeEvent.StreamBroken;
+import io.tandem.controller.registry.NodeEvent.Tick;
+
+/**
+ * The node pool.
+ *
+ * <p><b>Design.</b> One owner thread (an {@link EventLoop}, shared with pairing) applies {@link NodeEvent}s one at a
+ * time; nothing else touches the mutable per-node state. After every event the owner publishes an immutable
+ * snapshot (a {@code volatile} map of {@link NodeSnapshot}s), which readers (routing, /nodes/status) use without
+ * locks or queueing. Every mutating method returns a {@link CompletableFuture} completed on the owner thread once the
+ * event is applied, so a caller that joins sees its own change in the next snapshot.
+ *
+ * <p>Health rules: an HTTP probe failure, a broken control stream, a request failure or a silent stream
+ * ({@code heartbeatTimeout} without a load report) marks the node UNHEALTHY at once; a successful probe or a load
+ * report marks it HEALTHY. Each failure also feeds the node's {@link CircuitBreaker}, which keeps a flapping node
+ * out for growing periods. Routing skips unhealthy, draining and open-circuit nodes ({@link NodeSnapshot#isRoutable}).
+ *
+ * <p>Persistence: every add or remove of a STATIC or STREAM node rewrites the {@link StateFile}, on the owner thread
+ * (a few hundred bytes per node; adds and removes are rare).
+ *
+ * <p>Thread-safe: every public method may be called from any thread.
+ */
+public final class NodeRegistry {
+    private static final System.Logger LOG = System.getLogger(NodeRegistry.class.getName());
+
+    private final EventLoop loop;
+    private final RegistryConfig config;
+    private final Optional<StateFile> stateFile;
+    private final List<RegistryListener> listeners = new CopyOnWriteArrayList<>();
+    private final LongAdder eventsApplied = new LongAdder();
+    /** Owner-thread only. Insertion order = /nodes/status order. */
+    private final Map<String, NodeState> nodes = new LinkedHashMap<>();
+    private volatile Map<String, NodeSnapshot> snapshot = Map.of();
+
+    public NodeRegistry(EventLoop loop, RegistryConfig config) {
+        this.loop = loop;
+        this.config = config;
+        this.stateFile = config.stateFile().map(StateFile::new);
+    }
+
+    public void addListener(RegistryListener listener) {
+        listeners.add(listener);
+    }
+
+    /** Loads the state file (if any) into the pool; completes with the number of nodes loaded. */
+    public CompletableFuture<Integer> loadState() {
+        return loop.submit("LoadState", () -> {
+            if (stateFile.isEmpty()) {
+                return 0;
+            }
+            List<NodeSpec> saved = stateFile.get().load();
+            for (NodeSpec spec : saved) {
+                nodes.computeIfAbsent(spec.url(), u -> newState(spec));
+            }
+            publish();
+            return saved.size();
+        });
+    }
+
+    // ---- readers (any thread, no queueing) ----
+
+    /** All nodes, in the order they were added. */
+    public List<NodeSnapshot> nodes() {
+        return List.copyOf(snapshot.values());
+    }
+
+    public Optional<NodeSnapshot> node(String url) {
+        return Optional.ofNullable(snapshot.get(NodeSpec.normalizeUrl(url)));
+    }
+
+    /** Events applied since start (a metric). */
+    public long eventsApplied() {
+        return eventsApplied.sum();
+    }
+
+    // ---- events ----
+
+    /** Adds a node, or updates role, models and speed of an existing one; completes with its snapshot. */
+    public CompletableFuture<NodeSnapshot> add(NodeSpec spec) {
+        return apply(new NodeAdded(spec)).thenApply(NodeSnapshot.class::cast);
+    }
+
+    /** Removes a node; completes with its last snapshot, or fails with {@link NodeNotFoundException}. */
+    public CompletableFuture<NodeSnapshot> remove(String url) {
+        return apply(new NodeRemoved(NodeSpec.normalizeUrl(url))).thenApply(NodeSnapshot.class::cast);
+    }
+
+    /**
+     * Applies one event. Completes with the affected node's snapshot (NodeAdded, NodeRemoved, StreamAttached,
+     * DrainSet), or {@code null} for the others.
+     */
+    public CompletableFuture<Object> apply(NodeEvent event) {
+        return loop.submit(event.name(), () -> {
+            Object result = handle(event);
+            eventsApplied.increment();
+            publish();
+            return result;
+        });
+    }
+
+    private Object handle(NodeEvent event) throws IOException {
+        Instant now = config.clock().instant();
+        return switch (event) {
+            case NodeAdded(NodeSpec spec) -> {
+                NodeState state = nodes.get(spec.url());
+                if (state == null) {
+                    state = newState(spec);
+                    nodes.put(spec.url(), state);
+                } else {
+                    // An operator's add updates the description; a stream-registered node keeps its source.
+                    NodeSource source = state.spec.source() == NodeSource.STREAM ? NodeSource.STREAM : spec.source();
+                    state.spec = new NodeSpec(spec.url(), spec.role(), spec.models(), spec.speed(),
+                            spec.engineConfig().or(state.spec::engineConfig), source);
+                }
+                persist();
+                yield state.snapshot();
+            }
+            case NodeRemoved(String url) -> {
+                NodeState state = nodes.remove(url);
+                if (state == null) {
+                    throw new NodeNotFoundException("no node " + url + " in the pool");
+                }
+                NodeSnapshot last = state.snapshot();
+                persist();
+                listeners.forEach(l -> l.nodeRemoved(last));
+                yield last;
+            }
+            case StreamAttached(NodeSpec spec) -> {
+                NodeState state = nodes.get(spec.url());
+                if (state == null) {
+                    state = newState(spec.withSource(NodeSource.STREAM));
+                    nodes.put(spec.url(), state);
+                    persist();
+                } else {
+                    if (state.spec.role() != spec.role()) {
+                        throw new NodeConflictException("node " + spec.url() + " is in the pool as "
+                                + state.spec.role().displayName() + ", cannot register as " + spec.role().displayName());
+                    }
+                    boolean changed = !state.spec.models().equals(spec.models());
+                    state.spec = new NodeSpec(spec.url(), spec.role(), spec.models(),
+                            spec.speed() != null ? spec.speed() : state.spec.speed(),
+                            spec.engineConfig().or(state.spec::engineConfig), state.spec.source());
+                    if (changed) {
+                        persist();
+                    }
+                }
+                state.attached = true;
+                state.load = Optional.of(new NodeLoad(0, 0, 0, 0, 0, now));
+                state.setHealth(Health.HEALTHY, "", now);
+                state.breaker.onSuccess();
+                yield state.snapshot();
+            }
+            case StreamBroken(String url, String reason) -> {
+                NodeState state = nodes.get(url);
+                if (state != null && state.attached) {
+                    state.attached = false;
+                    markDown(state, "control stream broken: " + reason, now);
+                }
+                yield null;
+            }
+            case HealthReport(String url, boolean healthy, String reason) -> {
+                NodeState state = nodes.get(url);
+                if (state != null && !state.attached) { // an attached stream is the better witness
+                    if (healthy) {
+                        state.setHealth(Health.HEALTHY, "", now);
+                        state.breaker.onSuccess();
+                    } else {
+                        markDown(state, reason, now);
+                    }
+                }
+                yield null;
+            }
+            case LoadReport r -> {
+                NodeState state = nodes.get(r.url());
+                if (state != null && state.attached) {
+                    state.load = Optional.of(new NodeLoad(r.running(), r.waiting(), r.kvBlocksUsed(), r.kvBlocksFree(),
+                            r.tokensPerSecond(), now));
+                    if (state.health != Health.HEALTHY) {
+                        state.setHealth(Health.HEALTHY, "", now);
+                        state.breaker.onSuccess();
+                    }
+                }
+                yield null;
+            }
+            case RequestStarted(String url) -> {
+                NodeState state = nodes.get(url);
+                if (state != null) {
+                    state.unfinished++;
+                }
+                yield null;
+            }
+            case RequestFinished(String url, Duration latency) -> {
+                NodeState state = nodes.get(url);
+                if (state != null) {
+                    state.unfinished = Math.max(0, state.unfinished - 1);
+                    state.addLatency(latency.toNanos() / 1e9);
+                    state.breaker.onSuccess();
+                }
+                yield null;
+            }
+            case RequestFailed(String url, String reason) -> {
+                NodeState state = nodes.get(url);
+                if (state != null) {
+                    state.unfinished = Math.max(0, state.unfinished - 1);
+                    markDown(state, "request failed: " + reason, now);
+                }
+                yield null;
+            }
+            case DrainSet(String url, boolean draining) -> {
+                NodeState state = nodes.get(url);
+                if (state == null) {
+                    throw new NodeNotFoundException("no node " + url + " in the pool");
+                }
+                state.draining = draining;
+                yield state.snapshot();
+            }
+            case Tick() -> {
+                tick(now);
+                yield null;
+            }
+        };
+    }
+
+    private void tick(Instant now) throws IOException {
+        List<String> expired = new ArrayList<>();
+        for (NodeState state : nodes.values()) {
+            if (state.attached && state.load.isPresent()
+                    && Duration.between(state.load.get().reportedAt(), now).compareTo(config.heartbeatTimeout()) > 0) {
+                markDown(state, "no load report for " + Duration.between(state.load.get().reportedAt(), now).toMillis()
+                        + " ms", now);
+            }
+            if (state.spec.source() == NodeSource.STREAM && !state.attached && state.health == Health.UNHEALTHY
+                    && Duration.between(state.healthChangedAt, now).compareTo(config.streamNodeExpiry()) > 0) {
+                expired.add(state.spec.url());
+            }
+        }
+        for (String url : expired) {
+            NodeSnapshot last = nodes.remove(url).snapshot();
+            LOG.log(System.Logger.Level.INFO, "node " + url + " expired: detached and unhealthy for more than "
+                    + config.streamNodeExpiry());
+            listeners.forEach(l -> l.nodeRemoved(last));
+        }
+        if (!expired.isEmpty()) {
+            persist();
+        }
+    }
+
+    private void markDown(NodeState state, String reason, Instant now) {
+        boolean wentDown = state.setHealth(Health.UNHEALTHY, reason, now);
+        state.breaker.onFailure();
+        if (wentDown) {
+            NodeSnapshot snap = state.snapshot();
+            listeners.forEach(l -> l.nodeDown(snap, reason));
+        }
+    }
+
+    private NodeState newState(NodeSpec spec) {
+        return new NodeState(spec, new CircuitBreaker(config.circuitBreaker(), config.clock()), config.clock().instant());
+    }
+
+    private void persist() throws IOException {
+        if (stateFile.isPresent()) {
+            stateFile.get().save(nodes.values().stream()
+                    .map(s -> s.spec)
+                    .filter(s -> s.source() != NodeSource.CONSUL)
+                    .toList());
+        }
+    }
+
+    private void publish() {
+        Map<String, NodeSnapshot> next = new LinkedHashMap<>();
+        nodes.forEach((url, state) -> next.put(url, state.snapshot()));
+        snapshot = Collections.unmodifiableMap(next);
+    }
+}

@@ -1,0 +1,64 @@
+package io.tandem.controller.registry;
+
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+
+import io.tandem.controller.health.CircuitState;
+
+/**
+ * An immutable view of one node at one moment, for readers (routing, /nodes/status). Produced by the registry's
+ * owner thread after every event.
+ *
+ * @param url              node url and DistServe engine id
+ * @param role             engine role
+ * @param models           served model names
+ * @param speed            LMDeploy's speed (null = unknown)
+ * @param unfinished       requests the controller routed to it that have not finished
+ * @param latencies        the last {@value NodeStatus#LATENCY_WINDOW} request latencies, seconds, oldest first
+ * @param health           last known reachability
+ * @param healthReason     why it is unhealthy ("" when healthy)
+ * @param load             last load report, if it has a control stream that has reported
+ * @param circuit          circuit-breaker state when the snapshot was taken
+ * @param circuitOpenUntil when an OPEN circuit becomes HALF_OPEN ({@link Instant#MIN} when not open)
+ * @param attached         whether a ClusterControl stream is attached now
+ * @param draining         taken out of rotation by an operator (drain command)
+ * @param engineConfig     DistServe engine config the agent registered with, if any
+ * @param source           how the node entered the pool
+ * @param addedAt          when it entered the pool
+ */
+public record NodeSnapshot(String url, EngineRole role, List<String> models, Integer speed, int unfinished,
+                           List<Double> latencies, Health health, String healthReason, Optional<NodeLoad> load,
+                           CircuitState circuit, Instant circuitOpenUntil, boolean attached, boolean draining,
+                           Optional<DistServeEngineConfig> engineConfig, NodeSource source, Instant addedAt) {
+
+    public NodeSnapshot {
+        models = List.copyOf(models);
+        latencies = List.copyOf(latencies);
+    }
+
+    /** LMDeploy's Status object for this node. */
+    public NodeStatus status() {
+        return new NodeStatus(role, models, speed, unfinished, latencies);
+    }
+
+    public boolean serves(String model) {
+        return models.contains(model);
+    }
+
+    /**
+     * Whether routing may pick this node at {@code now}: not unhealthy, not draining, and the circuit not open
+     * (an OPEN circuit whose period has passed counts as HALF_OPEN, which allows a trial).
+     */
+    public boolean isRoutable(Instant now) {
+        if (health == Health.UNHEALTHY || draining) {
+            return false;
+        }
+        return circuit != CircuitState.OPEN || !now.isBefore(circuitOpenUntil);
+    }
+
+    /** Mean of the recorded latencies in seconds; 0 when none (so an unmeasured node gets tried). */
+    public double meanLatencySeconds() {
+        return latencies.stream().mapToDouble(Double::doubleValue).average().orElse(0);
+    }
+}

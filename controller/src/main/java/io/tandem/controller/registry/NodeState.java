@@ -1,0 +1,54 @@
+package io.tandem.controller.registry;
+
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.List;
+import java.util.Optional;
+
+import io.tandem.controller.health.CircuitBreaker;
+
+/** The mutable state of one node. Owned by the registry's event thread; never escapes it (readers get snapshots). */
+final class NodeState {
+    NodeSpec spec;
+    final CircuitBreaker breaker;
+    final Instant addedAt;
+    final ArrayDeque<Double> latencies = new ArrayDeque<>();
+    int unfinished;
+    Health health = Health.UNKNOWN;
+    String healthReason = "";
+    Instant healthChangedAt;
+    Optional<NodeLoad> load = Optional.empty();
+    boolean attached;
+    boolean draining;
+
+    NodeState(NodeSpec spec, CircuitBreaker breaker, Instant now) {
+        this.spec = spec;
+        this.breaker = breaker;
+        this.addedAt = now;
+        this.healthChangedAt = now;
+    }
+
+    void addLatency(double seconds) {
+        latencies.addLast(seconds);
+        while (latencies.size() > NodeStatus.LATENCY_WINDOW) {
+            latencies.removeFirst();
+        }
+    }
+
+    /** Returns true if the node just went from not-unhealthy to unhealthy. */
+    boolean setHealth(Health newHealth, String reason, Instant now) {
+        boolean wentDown = newHealth == Health.UNHEALTHY && health != Health.UNHEALTHY;
+        if (newHealth != health) {
+            healthChangedAt = now;
+        }
+        health = newHealth;
+        healthReason = newHealth == Health.UNHEALTHY ? reason : "";
+        return wentDown;
+    }
+
+    NodeSnapshot snapshot() {
+        return new NodeSnapshot(spec.url(), spec.role(), spec.models(), spec.speed(), unfinished,
+                List.copyOf(latencies), health, healthReason, load, breaker.state(), breaker.openUntil(), attached,
+                draining, spec.engineConfig(), spec.source(), addedAt);
+    }
+}

@@ -1,0 +1,213 @@
+package io.tandem.controller.registry;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletionException;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import io.tandem.controller.errors.NodeConflictException;
+import io.tandem.controller.errors.NodeNotFoundException;
+import io.tandem.controller.health.CircuitState;
+import io.tandem.controller.internal.EventLoop;
+import io.tandem.controller.registry.NodeEvent.HealthReport;
+import io.tandem.controller.registry.NodeEvent.LoadReport;
+import io.tandem.controller.registry.NodeEvent.RequestFinished;
+import io.tandem.controller.registry.NodeEvent.RequestStarted;
+import io.tandem.controller.registry.NodeEvent.StreamAttached;
+import io.tandem.controller.registry.NodeEvent.StreamBroken;
+import io.tandem.controller.registry.NodeEvent.Tick;
+import io.tandem.controller.testing.FakeClock;
+
+class NodeRegistryTest {
+    private static final String P = "http://10.0.0.1:23333";
+    private static final String D = "http://10.0.0.2:23333";
+
+    private final FakeClock clock = new FakeClock();
+    private final EventLoop loop = new EventLoop("test-events");
+    private NodeRegistry registry = new NodeRegistry(loop, RegistryConfig.defaults(clock));
+
+    @AfterEach
+    void close() {
+        loop.close();
+    }
+
+    @Test
+    void addedNodes_listInOrder_withLmdeployStatus() {
+        registry.add(NodeSpec.of(D + "/", EngineRole.DECODE, List.of("m"))).join();
+        registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("m"))).join();
+        assertThat(registry.nodes()).extracting(NodeSnapshot::url).containsExactly(D, P);
+        NodeStatus status = registry.node(D).orElseThrow().status();
+        assertThat(status).isEqualTo(new NodeStatus(EngineRole.DECODE, List.of("m"), null, 0, List.of()));
+    }
+
+    @Test
+    void addExisting_updatesDescription_keepsRuntimeState() {
+        registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("a"))).join();
+        registry.apply(new RequestStarted(P)).join();
+        registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("a", "b"))).join();
+        NodeSnapshot n = registry.node(P).orElseThrow();
+        assertThat(n.models()).containsExactly("a", "b");
+        assertThat(n.unfinished()).isEqualTo(1);
+    }
+
+    @Test
+    void removeUnknown_failsWithNodeNotFound() {
+        assertThatThrownBy(() -> registry.remove(P).join())
+                .isInstanceOf(CompletionException.class).hasCauseInstanceOf(NodeNotFoundException.class);
+    }
+
+    @Test
+    void removal_notifiesListeners() {
+        List<String> removed = new ArrayList<>();
+        registry.addListener(new RegistryListener() {
+            @Override
+            public void nodeRemoved(NodeSnapshot node) {
+                removed.add(node.url());
+            }
+        });
+        registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("m"))).join();
+        registry.remove(P).join();
+        assertThat(removed).containsExactly(P);
+        assertThat(registry.nodes()).isEmpty();
+    }
+
+    @Test
+    void failedHealthCheck_takesNodeOutAtOnce_andSuccessBringsItBack() {
+        registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("m"))).join();
+        assertThat(registry.node(P).orElseThrow().isRoutable(clock.instant())).isTrue();
+        registry.apply(new HealthReport(P, false, "refused")).join();
+        NodeSnapshot down = registry.node(P).orElseThrow();
+        assertThat(down.health()).isEqualTo(Health.UNHEALTHY);
+        assertThat(down.healthReason()).isEqualTo("refused");
+        assertThat(down.isRoutable(clock.instant())).isFalse();
+        registry.apply(new HealthReport(P, true, "")).join();
+        assertThat(registry.node(P).orElseThrow().isRoutable(clock.instant())).isTrue();
+    }
+
+    @Test
+    void flappingNode_keptOutByCircuitBreaker_untilOpenPeriodPasses() {
+        registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("m"))).join();
+        for (int i = 0; i < 3; i++) {
+            registry.apply(new HealthReport(P, false, "refused")).join();
+            registry.apply(new HealthReport(P, true, "")).join();
+        }
+        NodeSnapshot n = registry.node(P).orElseThrow();
+        assertThat(n.health()).isEqualTo(Health.HEALTHY);
+        assertThat(n.circuit()).isEqualTo(CircuitState.OPEN);
+        assertThat(n.isRoutable(clock.instant())).isFalse();
+        assertThat(n.isRoutable(clock.instant().plusSeconds(2))).isTrue();
+    }
+
+    @Test
+    void streamNode_isHealthyOnAttach_downAtOnceWhenStreamBreaks() {
+        registry.apply(new StreamAttached(NodeSpec.of(D, EngineRole.DECODE, List.of("m")))).join();
+        NodeSnapshot up = registry.node(D).orElseThrow();
+        assertThat(up.attached()).isTrue();
+        assertThat(up.health()).isEqualTo(Health.HEALTHY);
+        assertThat(up.source()).isEqualTo(NodeSource.STREAM);
+        registry.apply(new StreamBroken(D, "RST")).join();
+        NodeSnapshot down = registry.node(D).orElseThrow();
+        assertThat(down.attached()).isFalse();
+        assertThat(down.isRoutable(clock.instant())).isFalse();
+        assertThat(down.healthReason()).contains("control stream broken");
+    }
+
+    @Test
+    void attachWithOtherRole_isAConflict() {
+        registry.add(NodeSpec.of(D, EngineRole.DECODE, List.of("m"))).join();
+        assertThatThrownBy(() -> registry.apply(new StreamAttached(NodeSpec.of(D, EngineRole.PREFILL, List.of("m")))).join())
+                .hasCauseInstanceOf(NodeConflictException.class);
+    }
+
+    @Test
+    void attachedNode_ignoresHttpProbes_andGoesDownWhenSilent() {
+        registry.apply(new StreamAttached(NodeSpec.of(D, EngineRole.DECODE, List.of("m")))).join();
+        registry.apply(new HealthReport(D, false, "probe")).join();
+        assertThat(registry.node(D).orElseThrow().health()).isEqualTo(Health.HEALTHY);
+        clock.advance(Duration.ofSeconds(2));
+        registry.apply(new LoadReport(D, 2, 1, 30, 70, 12.5)).join();
+        NodeLoad load = registry.node(D).orElseThrow().load().orElseThrow();
+        assertThat(load.running()).isEqualTo(2);
+        assertThat(load.kvUsage()).isEqualTo(0.3);
+        clock.advance(Duration.ofSeconds(3));
+        registry.apply(new Tick()).join();
+        assertThat(registry.node(D).orElseThrow().health()).isEqualTo(Health.HEALTHY);
+        clock.advance(Duration.ofMillis(1));
+        registry.apply(new Tick()).join();
+        assertThat(registry.node(D).orElseThrow().health()).isEqualTo(Health.UNHEALTHY);
+        assertThat(registry.node(D).orElseThrow().healthReason()).contains("no load report");
+    }
+
+    @Test
+    void detachedStreamNode_expiresAfterLongDowntime() {
+        registry.apply(new StreamAttached(NodeSpec.of(D, EngineRole.DECODE, List.of("m")))).join();
+        registry.apply(new StreamBroken(D, "gone")).join();
+        clock.advance(Duration.ofMinutes(11));
+        registry.apply(new Tick()).join();
+        assertThat(registry.nodes()).isEmpty();
+    }
+
+    @Test
+    void latencyWindow_keepsLast15_andUnfinishedBalances() {
+        registry.add(NodeSpec.of(P, EngineRole.HYBRID, List.of("m"))).join();
+        for (int i = 1; i <= 20; i++) {
+            registry.apply(new RequestStarted(P));
+            registry.apply(new RequestFinished(P, Duration.ofMillis(i * 100L)));
+        }
+        registry.apply(new Tick()).join(); // events apply in order: this one completes after all of the above
+        NodeSnapshot n = registry.node(P).orElseThrow();
+        assertThat(n.latencies()).hasSize(15).first().isEqualTo(0.6);
+        assertThat(n.unfinished()).isZero();
+        assertThat(n.meanLatencySeconds()).isCloseTo(1.3, org.assertj.core.data.Offset.offset(1e-9));
+    }
+
+    @Test
+    void stateFile_survivesRestart(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("nodes.json");
+        registry = new NodeRegistry(loop, RegistryConfig.defaults(clock).withStateFile(file));
+        var config = new DistServeEngineConfig(1, 1, 1, 1, 0, 64, 0, 512);
+        registry.add(new NodeSpec(P, EngineRole.PREFILL, List.of("m"), 7, Optional.of(config), NodeSource.STATIC)).join();
+        registry.apply(new StreamAttached(NodeSpec.of(D, EngineRole.DECODE, List.of("m")))).join();
+        registry.add(NodeSpec.of("http://10.0.0.3:1", EngineRole.DECODE, List.of("m")).withSource(NodeSource.CONSUL)).join();
+        assertThat(Files.readString(file)).contains("\"role\" : 2").contains("\"block_size\" : 64");
+
+        NodeRegistry restarted = new NodeRegistry(loop, RegistryConfig.defaults(clock).withStateFile(file));
+        assertThat(restarted.loadState().join()).isEqualTo(2);
+        assertThat(restarted.nodes()).extracting(NodeSnapshot::url).containsExactly(P, D);
+        NodeSnapshot p = restarted.node(P).orElseThrow();
+        assertThat(p.speed()).isEqualTo(7);
+        assertThat(p.engineConfig()).contains(config);
+        assertThat(p.health()).isEqualTo(Health.UNKNOWN);
+        assertThat(restarted.node(D).orElseThrow().attached()).isFalse();
+
+        restarted.remove(P).join();
+        NodeRegistry again = new NodeRegistry(loop, RegistryConfig.defaults(clock).withStateFile(file));
+        assertThat(again.loadState().join()).isEqualTo(1);
+    }
+
+    @Test
+    void corruptStateFile_isMovedAside_andPoolStartsEmpty(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("nodes.json");
+        Files.writeString(file, "{not json");
+        registry = new NodeRegistry(loop, RegistryConfig.defaults(clock).withStateFile(file));
+        assertThat(registry.loadState().join()).isZero();
+        assertThat(dir.resolve("nodes.json.corrupt")).exists();
+    }
+
+    @Test
+    void badUrl_isRejectedWithPreciseMessage() {
+        assertThatThrownBy(() -> NodeSpec.of("ftp://x", EngineRole.HYBRID, List.of("m")))
+                .hasMessageContaining("url: 'ftp://x' (expected: http://host:port)");
+        assertThat(NodeSpec.normalizeUrl("HTTP://Host:80/")).isEqualTo("http://host:80");
+    }
+}
