@@ -10,7 +10,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The engine runtime's dependency rules: it knows nothing of HTTP or of the modules above it, and its packages
- * depend downwards only (cli -> scheduler -> model -> kv cache / text / compute -> gguf).
+ * depend downwards only (cli -> weights -> scheduler -> structured / model -> kv cache / sampling / text / compute
+ * -> gguf).
  */
 class LayeringTest {
     private static final JavaClasses CLASSES = new ClassFileImporter()
@@ -30,7 +31,9 @@ class LayeringTest {
     void packages_dependDownwardsOnly() {
         layeredArchitecture().consideringOnlyDependenciesInLayers()
                 .layer("Cli").definedBy("io.tandem.engine.cli..")
+                .layer("Weights").definedBy("io.tandem.engine.weights..")
                 .layer("Scheduler").definedBy("io.tandem.engine.scheduler..")
+                .layer("Structured").definedBy("io.tandem.engine.structured..")
                 .layer("Generator").definedBy("io.tandem.engine.generator..")
                 .layer("Model").definedBy("io.tandem.engine.model..")
                 .layer("KvCache").definedBy("io.tandem.engine.kvcache..")
@@ -39,14 +42,17 @@ class LayeringTest {
                 .layer("Gguf").definedBy("io.tandem.engine.gguf..")
                 .layer("Compute").definedBy("io.tandem.engine.kernels..", "io.tandem.engine.tensor..")
                 .whereLayer("Cli").mayNotBeAccessedByAnyLayer()
-                .whereLayer("Scheduler").mayOnlyBeAccessedByLayers("Cli")
+                .whereLayer("Weights").mayOnlyBeAccessedByLayers("Cli")
+                .whereLayer("Scheduler").mayOnlyBeAccessedByLayers("Weights", "Cli")
+                .whereLayer("Structured").mayOnlyBeAccessedByLayers("Scheduler", "Cli")
                 .whereLayer("Generator").mayOnlyBeAccessedByLayers("Cli")
-                .whereLayer("Model").mayOnlyBeAccessedByLayers("Scheduler", "Cli")
-                .whereLayer("KvCache").mayOnlyBeAccessedByLayers("Model", "Scheduler", "Cli")
-                .whereLayer("Sampling").mayOnlyBeAccessedByLayers("Scheduler", "Cli")
-                .whereLayer("Text").mayOnlyBeAccessedByLayers("Model", "Scheduler", "Cli")
-                .whereLayer("Gguf").mayOnlyBeAccessedByLayers("Model", "Generator", "Cli")
-                .whereLayer("Compute").mayOnlyBeAccessedByLayers("Gguf", "Model", "Generator", "Scheduler", "Cli")
+                .whereLayer("Model").mayOnlyBeAccessedByLayers("Weights", "Scheduler", "Cli")
+                .whereLayer("KvCache").mayOnlyBeAccessedByLayers("Model", "Weights", "Scheduler", "Cli")
+                .whereLayer("Sampling").mayOnlyBeAccessedByLayers("Structured", "Scheduler", "Cli")
+                .whereLayer("Text").mayOnlyBeAccessedByLayers("Model", "Structured", "Scheduler", "Cli")
+                .whereLayer("Gguf").mayOnlyBeAccessedByLayers("Model", "Generator", "Weights", "Cli")
+                .whereLayer("Compute").mayOnlyBeAccessedByLayers("Gguf", "Model", "Generator", "Weights", "Scheduler",
+                        "Cli")
                 .check(CLASSES);
     }
 }

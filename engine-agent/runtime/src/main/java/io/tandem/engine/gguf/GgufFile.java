@@ -126,6 +126,11 @@ public final class GgufFile implements AutoCloseable {
         return dataOffset;
     }
 
+    /** False once {@link #close()} has unmapped the file. */
+    public boolean isOpen() {
+        return !closed.get();
+    }
+
     /**
      * Unmaps the file. Every {@link GgufTensor#data()} of this file becomes invalid: accessing it afterwards
      * throws {@link IllegalStateException}. Idempotent.

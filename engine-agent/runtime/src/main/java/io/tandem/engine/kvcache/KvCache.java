@@ -2,6 +2,7 @@ package io.tandem.engine.kvcache;
 
 import io.tandem.engine.kvcache.KvMemoryProvider.KvMemory;
 import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The paged KV cache of one engine: a single native arena of {@code numBlocks} blocks laid out as
@@ -11,6 +12,9 @@ import java.lang.foreign.MemorySegment;
  * {@code base + id * blockBytes}. Thread-safety: the block manager is thread-safe; the memory itself is written
  * by the engine loop (forward pass) and by transfers into blocks that the engine has allocated to a migrating
  * sequence and does not touch until the transfer completes.
+ *
+ * <p>{@link #close()} frees the memory (an engine going to sleep does this); the block manager stays readable
+ * (every block free), but the arena must not be touched afterwards.
  */
 public final class KvCache implements AutoCloseable {
     private final KvLayout layout;
@@ -18,6 +22,7 @@ public final class KvCache implements AutoCloseable {
     private final KvMemory memory;
     private final MemorySegment arena;
     private final BlockManager blocks;
+    private final AtomicBoolean closed = new AtomicBoolean();
 
     public KvCache(KvLayout layout, int numBlocks, KvMemoryProvider provider) {
         if (numBlocks <= 0) {
@@ -73,8 +78,16 @@ public final class KvCache implements AutoCloseable {
         return (long) numBlocks * layout.blockSize();
     }
 
+    /** False once {@link #close()} has freed the arena. */
+    public boolean isOpen() {
+        return !closed.get();
+    }
+
+    /** Frees the arena. Idempotent. */
     @Override
     public void close() {
-        memory.close();
+        if (closed.compareAndSet(false, true)) {
+            memory.close();
+        }
     }
 }

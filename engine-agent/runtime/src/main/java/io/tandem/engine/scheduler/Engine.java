@@ -3,6 +3,7 @@ package io.tandem.engine.scheduler;
 import io.tandem.engine.errors.CacheSessionNotFoundException;
 import io.tandem.engine.errors.ContextLengthExceededException;
 import io.tandem.engine.errors.EngineClosedException;
+import io.tandem.engine.errors.EngineSleepingException;
 import io.tandem.engine.errors.MigrationFailedException;
 import io.tandem.engine.errors.QueueFullException;
 import io.tandem.engine.kernels.ComputePool;
@@ -15,11 +16,13 @@ import io.tandem.engine.model.LlamaForward;
 import io.tandem.engine.model.LoadedModel;
 import io.tandem.engine.model.ModelConfig;
 import io.tandem.engine.model.ModelWeights;
+import io.tandem.engine.model.WeightArenas;
 import io.tandem.engine.sampling.FinishReason;
 import io.tandem.engine.sampling.SampledToken;
 import io.tandem.engine.sampling.Sampler;
 import io.tandem.engine.sampling.SamplingParams;
 import io.tandem.engine.sampling.StopChecker;
+import io.tandem.engine.structured.TokenConstraint;
 import io.tandem.engine.tokenizer.Tokenizer;
 import java.time.Duration;
 import java.time.Instant;
@@ -30,12 +33,16 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import java.util.function.UnaryOperator;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -62,6 +69,20 @@ import java.util.logging.Logger;
  * {@code cacheLease}; another engine reads them and {@link #releaseCache(String) releases} them. A request with a
  * {@link MigratedPrefill} gets blocks for its prompt, has them filled from elsewhere, and goes on decoding from
  * the given first token without computing the prompt.
+ *
+ * <h2>Sleep and weight swaps</h2>
+ * {@link #sleep}, {@link #wakeUp} and {@link #updateWeights} are lifecycle operations: the loop runs them in
+ * call order between two steps. A sleep first aborts every request and releases every held cache; it then waits
+ * until no KV transfer is writing into the arena (a migrating sequence's filler cannot be cancelled) before it
+ * frees the arena (level 1) and the weights (level 2: owned update memory and the model file's mapping).
+ * Operations called after it wait behind it. While asleep, {@link #submit} refuses work with
+ * {@link EngineSleepingException}. Waking re-allocates the arena from the same {@link KvMemoryProvider} (so
+ * {@link #kvCache()} returns a new object; {@link #onKvCacheChanged} listeners hear of it) and maps the weights
+ * again.
+ *
+ * <h2>Constrained decoding</h2>
+ * When a request's mask is a {@link TokenConstraint}, the loop tells it of every token that joins the output
+ * (sampled or forced) and finishes the request with {@code STOP} once it reports a complete value.
  */
 public final class Engine implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Engine.class.getName());
@@ -71,12 +92,22 @@ public final class Engine implements AutoCloseable {
     private final EngineConfig config;
     private final Tokenizer tokenizer;
     private final int maxModelLen;
-    private final KvCache cache;
+    private final KvLayout layout;
+    private final KvMemoryProvider memory;
+    // The arena in use: replaced by sleep/wake on the loop thread, read anywhere.
+    private volatile KvCache cache;
     private final ComputePool pool;
     private final LlamaForward forward;
     private final ForwardBatch batch;
     private final int[] eogIds;
+    // Null while a level-2 sleep has released the weights.
     private volatile ModelWeights weights;
+    private final WeightArenas weightArenas = new WeightArenas();
+    private final List<Consumer<KvCache>> cacheListeners = new CopyOnWriteArrayList<>();
+    // Released state, written by the loop, read anywhere; sleepsPending counts sleep calls not yet done.
+    private volatile boolean kvReleased;
+    private volatile boolean weightsReleased;
+    private final AtomicInteger sleepsPending = new AtomicInteger();
 
     private final LinkedBlockingQueue<Runnable> commands = new LinkedBlockingQueue<>();
     private final Map<String, Sequence> live = new ConcurrentHashMap<>();
@@ -93,6 +124,8 @@ public final class Engine implements AutoCloseable {
     private final List<Sequence> planned = new ArrayList<>();
     private int[] plannedChunk = new int[64];
     private int[] plannedRow = new int[64];
+    private final ArrayDeque<LifecycleOp> lifecycle = new ArrayDeque<>();
+    private int transfersInFlight;
 
     // Counters, written by the loop, read anywhere.
     private volatile int runningCount;
@@ -112,9 +145,11 @@ public final class Engine implements AutoCloseable {
         this.mc = model.config();
         this.config = config;
         this.tokenizer = model.tokenizer();
-        this.weights = model.weights();
+        // A previous engine may have left the model unmapped by a level-2 sleep.
+        this.weights = model.isMapped() ? model.weights() : model.remapWeights();
         this.maxModelLen = config.maxModelLen() > 0 ? config.maxModelLen() : mc.contextLength();
-        KvLayout layout = new KvLayout(KvDtype.F32, mc.nLayers(), mc.nKvHeads(), mc.headDim(), config.blockSize());
+        this.layout = new KvLayout(KvDtype.F32, mc.nLayers(), mc.nKvHeads(), mc.headDim(), config.blockSize());
+        this.memory = memory;
         this.cache = new KvCache(layout, config.kvBlocks(), memory);
         this.pool = new ComputePool(config.threads() > 0 ? config.threads() : Runtime.getRuntime().availableProcessors());
         int maxTokens = Math.max(config.maxBatchTokens(), config.maxRunning());
@@ -138,14 +173,34 @@ public final class Engine implements AutoCloseable {
         return config;
     }
 
+    /**
+     * The KV cache in use. A sleep frees its arena (the object stays, {@link KvCache#isOpen()} false, every block
+     * free) and waking allocates a new one, so do not keep the result across a sleep: register with
+     * {@link #onKvCacheChanged} instead.
+     */
     public KvCache kvCache() {
         return cache;
+    }
+
+    /**
+     * Registers a listener for arena changes, called on the engine loop: with {@code null} just before a sleep
+     * frees the arena (deregister it from any transport now), and with the new cache once waking allocated it.
+     * A listener that throws is logged and does not stop the others.
+     */
+    public void onKvCacheChanged(Consumer<KvCache> listener) {
+        cacheListeners.add(java.util.Objects.requireNonNull(listener, "listener"));
+    }
+
+    /** The native memory of weights written by weight updates (never the model file's mapping). */
+    public WeightArenas weightArenas() {
+        return weightArenas;
     }
 
     public Tokenizer tokenizer() {
         return tokenizer;
     }
 
+    /** The weights in use, or null while a level-2 sleep has released them. */
     public ModelWeights weights() {
         return weights;
     }
@@ -160,6 +215,7 @@ public final class Engine implements AutoCloseable {
      * reaches the loop.
      *
      * @throws EngineClosedException           when shutting down
+     * @throws EngineSleepingException         when asleep or going to sleep
      * @throws QueueFullException              when {@code maxWaiting} requests are already queued
      * @throws ContextLengthExceededException  when the prompt cannot fit the model or the cache
      * @throws IllegalArgumentException        on a token id outside the vocabulary or a duplicate request id
@@ -167,6 +223,9 @@ public final class Engine implements AutoCloseable {
     public GenerationHandle submit(GenerationRequest request, GenerationListener listener) {
         if (closing) {
             throw new EngineClosedException("engine is shutting down");
+        }
+        if (isSleeping()) {
+            throw sleepingException();
         }
         int[] prompt = request.prompt();
         for (int i = 0; i < prompt.length; i++) {
@@ -278,15 +337,203 @@ public final class Engine implements AutoCloseable {
         return n;
     }
 
-    /** Swaps the weights between two steps; the future completes once the next step uses them. */
+    /**
+     * Swaps the weights between two steps; the future completes once the next step uses them. Owned update
+     * memory ({@link #weightArenas()}) of matrices that {@code next} no longer uses is freed.
+     */
     public CompletableFuture<Void> swapWeights(ModelWeights next) {
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        commands.add(() -> {
-            weights = next;
-            forward.weightsChanged();
-            done.complete(null);
+        java.util.Objects.requireNonNull(next, "next");
+        return updateWeights(current -> next);
+    }
+
+    /**
+     * Applies {@code update} to the weights in use between two steps and swaps its result in, so that it sees
+     * every earlier update. If a level-2 sleep released the weights, it gets them freshly mapped from the model
+     * file, and its result counts as woken weights. Once swapped, the owned memory of replaced matrices is
+     * freed. Runs on the engine loop, so keep {@code update} cheap (assemble, do not convert).
+     *
+     * @return completes when the next step uses the new weights; fails with what {@code update} threw (the
+     *     weights stay) or {@link EngineClosedException}
+     */
+    public CompletableFuture<Void> updateWeights(UnaryOperator<ModelWeights> update) {
+        java.util.Objects.requireNonNull(update, "update");
+        return lifecycleOp(new LifecycleOp() {
+            @Override
+            boolean tryRun() {
+                boolean remapped = weightsReleased;
+                ModelWeights base = remapped ? model.remapWeights() : weights;
+                ModelWeights next;
+                try {
+                    next = java.util.Objects.requireNonNull(update.apply(base), "update returned null");
+                } catch (RuntimeException e) {
+                    if (remapped) {
+                        model.unmapWeights();
+                    }
+                    throw e;
+                }
+                ModelWeights prev = weights;
+                weights = next;
+                weightsReleased = false;
+                forward.weightsChanged();
+                if (prev != null) {
+                    weightArenas.freeReplaced(prev, next);
+                }
+                return true;
+            }
         });
-        return done;
+    }
+
+    // ---------------------------------------------------------------- sleep
+
+    /**
+     * Puts the engine to sleep: aborts running and queued requests (they finish with {@code ABORT} and an
+     * {@link EngineSleepingException}), releases held caches, then frees the KV arena (level 1) and also the
+     * weights (level 2: update memory and the model file's mapping). Idempotent; a level-2 sleep after a
+     * level-1 one releases the weights too. {@link #submit} refuses work from the moment this is called.
+     *
+     * @throws IllegalArgumentException when {@code level} is not 1 or 2
+     * @return completes once the memory is released
+     */
+    public CompletableFuture<Void> sleep(int level) {
+        if (level != 1 && level != 2) {
+            throw new IllegalArgumentException("level: " + level + " (expected: 1 or 2)");
+        }
+        sleepsPending.incrementAndGet();
+        CompletableFuture<Void> f = lifecycleOp(new LifecycleOp() {
+            private boolean aborted;
+
+            @Override
+            boolean tryRun() {
+                if (!aborted) {
+                    aborted = true;
+                    EngineSleepingException why = new EngineSleepingException("engine went to sleep (level "
+                            + level + ")");
+                    for (Sequence s : List.copyOf(live.values())) {
+                        abortSequence(s, why);
+                    }
+                    for (HeldCache h : List.copyOf(held.values())) {
+                        if (held.remove(h.sessionId(), h)) {
+                            for (int id : h.blockIds()) {
+                                cache.blocks().release(id);
+                            }
+                        }
+                    }
+                }
+                if (transfersInFlight > 0) {
+                    return false; // a filler still writes into the arena; try again after its migrationDone
+                }
+                if (!kvReleased) {
+                    notifyCacheListeners(null);
+                    cache.close();
+                    kvReleased = true;
+                }
+                if (level == 2 && !weightsReleased) {
+                    ModelWeights w = weights;
+                    weights = null;
+                    weightsReleased = true;
+                    weightArenas.freeReplaced(w, null);
+                    model.unmapWeights();
+                }
+                return true;
+            }
+        });
+        f.whenComplete((v, e) -> sleepsPending.decrementAndGet());
+        return f;
+    }
+
+    /**
+     * Restores what a sleep released: {@code "kv_cache"} re-allocates the arena with the same memory provider
+     * and configuration, {@code "weights"} maps the weights again from the model file (unless a weight update
+     * supplied them since). An empty set means both. Waking what is not asleep does nothing.
+     *
+     * @throws IllegalArgumentException naming an unknown tag
+     */
+    public CompletableFuture<Void> wakeUp(Set<String> tags) {
+        java.util.Objects.requireNonNull(tags, "tags");
+        for (String t : tags) {
+            if (!"weights".equals(t) && !"kv_cache".equals(t)) {
+                throw new IllegalArgumentException("tag: '" + t + "' (expected: weights or kv_cache)");
+            }
+        }
+        boolean kv = tags.isEmpty() || tags.contains("kv_cache");
+        boolean w = tags.isEmpty() || tags.contains("weights");
+        return lifecycleOp(new LifecycleOp() {
+            @Override
+            boolean tryRun() {
+                if (w && weightsReleased) {
+                    weights = model.remapWeights();
+                    forward.weightsChanged();
+                    weightsReleased = false;
+                }
+                if (kv && kvReleased) {
+                    cache = new KvCache(layout, config.kvBlocks(), memory);
+                    kvReleased = false;
+                    notifyCacheListeners(cache);
+                }
+                return true;
+            }
+        });
+    }
+
+    /** True while the KV cache or the weights are released, or a sleep is under way. */
+    public boolean isSleeping() {
+        return sleepsPending.get() > 0 || kvReleased || weightsReleased;
+    }
+
+    private EngineSleepingException sleepingException() {
+        return new EngineSleepingException("engine is asleep (" + (kvReleased ? "KV cache" : "")
+                + (kvReleased && weightsReleased ? " and " : "") + (weightsReleased ? "weights" : "")
+                + (kvReleased || weightsReleased ? " released" : "going to sleep") + "); wake it up first");
+    }
+
+    private void notifyCacheListeners(KvCache c) {
+        for (Consumer<KvCache> l : cacheListeners) {
+            try {
+                l.accept(c);
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "KV cache listener failed", e);
+            }
+        }
+    }
+
+    /** A sleep, wake-up or weight swap, run by the loop in call order. */
+    private abstract static class LifecycleOp {
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+
+        /** Does the work; false to be called again on a later loop iteration (nothing after it runs meanwhile). */
+        abstract boolean tryRun();
+    }
+
+    private CompletableFuture<Void> lifecycleOp(LifecycleOp op) {
+        if (closing) {
+            return CompletableFuture.failedFuture(new EngineClosedException("engine is shutting down"));
+        }
+        commands.add(() -> lifecycle.addLast(op));
+        if (stopped) {
+            // Raced with close(): the loop may be gone.
+            op.done.completeExceptionally(new EngineClosedException("engine closed"));
+        }
+        return op.done;
+    }
+
+    /** Runs lifecycle operations from the head while they complete. */
+    private void runLifecycle() {
+        while (!lifecycle.isEmpty()) {
+            LifecycleOp op = lifecycle.peekFirst();
+            boolean finished;
+            try {
+                finished = op.tryRun();
+            } catch (RuntimeException e) {
+                lifecycle.pollFirst();
+                op.done.completeExceptionally(e);
+                continue;
+            }
+            if (!finished) {
+                return;
+            }
+            lifecycle.pollFirst();
+            op.done.complete(null);
+        }
     }
 
     public EngineStats stats() {
@@ -306,8 +553,9 @@ public final class Engine implements AutoCloseable {
                     runCommand(cmd);
                     cmd = commands.poll();
                 }
+                runLifecycle();
                 releaseExpired();
-                if (!running.isEmpty() || !waiting.isEmpty()) {
+                if ((!running.isEmpty() || !waiting.isEmpty()) && !kvReleased && !weightsReleased) {
                     step();
                 }
                 publishCounts();
@@ -321,6 +569,10 @@ public final class Engine implements AutoCloseable {
             }
         } finally {
             stopped = true;
+            for (LifecycleOp op : lifecycle) {
+                op.done.completeExceptionally(new EngineClosedException("engine closed"));
+            }
+            lifecycle.clear();
         }
     }
 
@@ -349,6 +601,11 @@ public final class Engine implements AutoCloseable {
 
     private void enqueue(Sequence s) {
         if (s.abortRequested || s.state == Sequence.State.FINISHED) {
+            return;
+        }
+        if (kvReleased || weightsReleased) {
+            // Passed submit's check just before a sleep.
+            abortSequence(s, sleepingException());
             return;
         }
         waiting.addLast(s);
@@ -516,6 +773,7 @@ public final class Engine implements AutoCloseable {
     private void startMigration(Sequence s, int[] blockIds) {
         s.state = Sequence.State.AWAITING_KV;
         s.addBlocks(blockIds);
+        transfersInFlight++;
         CompletableFuture<Void> f;
         try {
             f = s.request.migration().filler().fill(blockIds.clone());
@@ -526,6 +784,7 @@ public final class Engine implements AutoCloseable {
     }
 
     private void migrationDone(Sequence s, Throwable err) {
+        transfersInFlight--;
         if (s.state == Sequence.State.FINISHED) {
             // Aborted while the transfer ran; the blocks were kept until now because the transfer wrote them.
             freeBlocks(s);
@@ -557,13 +816,24 @@ public final class Engine implements AutoCloseable {
         FinishReason reason = null;
         Object stopReason = null;
         String emitted = "";
+        boolean complete = false;
+        if (s.request.mask() instanceof TokenConstraint c) {
+            try {
+                c.accept(token);
+                complete = c.isComplete();
+            } catch (RuntimeException e) {
+                // A forced token (migration) the constraint does not allow, or a broken constraint.
+                finish(s, FinishReason.ABORT, null, e);
+                return;
+            }
+        }
         if (minReached && !p.ignoreEos() && tokenizer.isEndOfGeneration(token)) {
             reason = FinishReason.STOP;
         } else if (minReached && p.stopTokenIds().contains(token)) {
             reason = FinishReason.STOP;
             stopReason = token;
         } else {
-            boolean last = s.outputCount() >= p.maxTokens() || s.numTokens >= maxModelLen;
+            boolean last = complete || s.outputCount() >= p.maxTokens() || s.numTokens >= maxModelLen;
             String piece = s.detokenizer.feed(token);
             if (last) {
                 piece += s.detokenizer.flush();
@@ -575,7 +845,7 @@ public final class Engine implements AutoCloseable {
                 stopReason = r.matchedStop();
             } else if (last) {
                 emitted += s.stopChecker.finish();
-                reason = FinishReason.LENGTH;
+                reason = complete ? FinishReason.STOP : FinishReason.LENGTH;
             }
         }
         s.text.append(emitted);
@@ -686,6 +956,10 @@ public final class Engine implements AutoCloseable {
         held.clear();
         pool.close();
         cache.close();
+        ModelWeights w = weights;
+        if (w != null) {
+            weightArenas.freeReplaced(w, null);
+        }
     }
 
     /** Blocks awaiting release: the session ids a {@link #releaseCache} would free. */
