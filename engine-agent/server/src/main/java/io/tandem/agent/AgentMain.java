@@ -1,7 +1,7 @@
 package io.tandem.agent;
 
 import io.micronaut.context.ApplicationContext;
-import io.micronaut.runtime.Micronaut;
+import io.micronaut.runtime.server.EmbeddedServer;
 import io.tandem.agent.config.AgentConfig;
 import io.tandem.agent.lifecycle.AgentEngine;
 import java.nio.file.Path;
@@ -93,12 +93,20 @@ public final class AgentMain implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ApplicationContext ctx = Micronaut.build(new String[0])
+        // Not Micronaut.run: its shutdown hook stops the server concurrently with ours (and deadlocks with a
+        // context stop); we start the server ourselves and own the one hook.
+        ApplicationContext ctx = ApplicationContext.builder()
                 .mainClass(AgentMain.class)
                 .properties(properties())
                 .environmentPropertySource(true)
-                .banner(false)
                 .start();
+        EmbeddedServer server = ctx.getBean(EmbeddedServer.class);
+        try {
+            server.start();
+        } catch (RuntimeException e) {
+            ctx.close();
+            throw e;
+        }
         AgentEngine agent = ctx.getBean(AgentEngine.class);
         AgentConfig config = ctx.getBean(AgentConfig.class);
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("tandem-agent-shutdown").unstarted(() -> {
@@ -108,10 +116,8 @@ public final class AgentMain implements Callable<Integer> {
                 ctx.stop();
             }
         }));
-        int port = ctx.getProperty("micronaut.server.port", Integer.class).orElse(-1);
         System.err.println("tandem agent: listening on " + ctx.getProperty("micronaut.server.host", String.class)
-                .orElse("0.0.0.0") + ":" + ctx.findBean(io.micronaut.runtime.server.EmbeddedServer.class)
-                .map(s -> s.getPort()).orElse(port));
+                .orElse("0.0.0.0") + ":" + server.getPort());
         return 0;
     }
 }

@@ -11,6 +11,9 @@ import io.tandem.engine.errors.ChatTemplateException;
 import io.tandem.engine.errors.ContextLengthExceededException;
 import io.tandem.engine.errors.EngineClosedException;
 import io.tandem.engine.errors.EngineException;
+import io.tandem.engine.errors.EngineSleepingException;
+import io.tandem.engine.errors.InvalidJsonSchemaException;
+import io.tandem.engine.errors.WeightUpdateException;
 import io.tandem.engine.errors.InvalidSamplingParamsException;
 import io.tandem.engine.errors.QueueFullException;
 import jakarta.inject.Singleton;
@@ -112,12 +115,49 @@ public final class ErrorHandlers {
     /** 413 over {@code micronaut.server.max-request-size}. */
     @Produces
     @Singleton
+    @io.micronaut.context.annotation.Replaces(io.micronaut.http.server.exceptions.ContentLengthExceededHandler.class)
     public static final class ContentLengthHandler
             implements ExceptionHandler<ContentLengthExceededException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, ContentLengthExceededException e) {
             return ApiError.response(HttpStatus.REQUEST_ENTITY_TOO_LARGE, "invalid_request_error",
                     "request_too_large", null, e.getMessage());
+        }
+    }
+
+    /** 503 while the engine sleeps (/sleep); /wakeup brings it back. */
+    @Produces
+    @Singleton
+    public static final class EngineSleepingHandler
+            implements ExceptionHandler<EngineSleepingException, HttpResponse<ApiError>> {
+        @Override
+        public HttpResponse<ApiError> handle(HttpRequest request, EngineSleepingException e) {
+            return ApiError.response(HttpStatus.SERVICE_UNAVAILABLE, "service_unavailable", "sleeping", null,
+                    e.getMessage());
+        }
+    }
+
+    /** 400 naming the tensor whose name, dtype or shape does not fit; the old weights stay. */
+    @Produces
+    @Singleton
+    public static final class WeightUpdateHandler
+            implements ExceptionHandler<WeightUpdateException, HttpResponse<ApiError>> {
+        @Override
+        public HttpResponse<ApiError> handle(HttpRequest request, WeightUpdateException e) {
+            return ApiError.response(HttpStatus.BAD_REQUEST, "invalid_request_error", "invalid_tensor",
+                    e.tensorName() == null ? "serialized_named_tensors" : e.tensorName(), e.getMessage());
+        }
+    }
+
+    /** 400: a response_format schema the constraint compiler cannot use. */
+    @Produces
+    @Singleton
+    public static final class InvalidJsonSchemaHandler
+            implements ExceptionHandler<InvalidJsonSchemaException, HttpResponse<ApiError>> {
+        @Override
+        public HttpResponse<ApiError> handle(HttpRequest request, InvalidJsonSchemaException e) {
+            return ApiError.response(HttpStatus.BAD_REQUEST, "invalid_request_error", "invalid_json_schema",
+                    "response_format", e.getMessage());
         }
     }
 
