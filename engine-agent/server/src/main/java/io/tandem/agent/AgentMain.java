@@ -82,6 +82,7 @@ public final class AgentMain implements Callable<Integer> {
         put(p, "tandem.agent.threads", threads);
         put(p, "tandem.agent.shutdown-grace", shutdownGrace);
         put(p, "micronaut.server.max-request-size", maxRequestSize);
+        put(p, "micronaut.server.max-request-buffer-size", maxRequestSize);
         return p;
     }
 

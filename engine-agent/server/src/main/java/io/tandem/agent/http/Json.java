@@ -20,6 +20,10 @@ public final class Json {
     private final ObjectMapper mapper;
 
     public Json(ObjectMapper mapper) {
+        // update_weights carries whole safetensors buckets as one base64 string; the request size limit
+        // (micronaut.server.max-request-size) bounds them, not Jackson's 20 MB default for one string.
+        mapper.getFactory().setStreamReadConstraints(com.fasterxml.jackson.core.StreamReadConstraints.builder()
+                .maxStringLength(Integer.MAX_VALUE).build());
         this.mapper = mapper;
     }
 
