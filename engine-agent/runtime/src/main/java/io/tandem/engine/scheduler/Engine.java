@@ -32,6 +32,7 @@ import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -188,7 +189,7 @@ public final class Engine implements AutoCloseable {
      * A listener that throws is logged and does not stop the others.
      */
     public void onKvCacheChanged(Consumer<KvCache> listener) {
-        cacheListeners.add(java.util.Objects.requireNonNull(listener, "listener"));
+        cacheListeners.add(Objects.requireNonNull(listener, "listener"));
     }
 
     /** The native memory of weights written by weight updates (never the model file's mapping). */
@@ -342,7 +343,7 @@ public final class Engine implements AutoCloseable {
      * memory ({@link #weightArenas()}) of matrices that {@code next} no longer uses is freed.
      */
     public CompletableFuture<Void> swapWeights(ModelWeights next) {
-        java.util.Objects.requireNonNull(next, "next");
+        Objects.requireNonNull(next, "next");
         return updateWeights(current -> next);
     }
 
@@ -356,7 +357,7 @@ public final class Engine implements AutoCloseable {
      *     weights stay) or {@link EngineClosedException}
      */
     public CompletableFuture<Void> updateWeights(UnaryOperator<ModelWeights> update) {
-        java.util.Objects.requireNonNull(update, "update");
+        Objects.requireNonNull(update, "update");
         return lifecycleOp(new LifecycleOp() {
             @Override
             boolean tryRun() {
@@ -364,7 +365,7 @@ public final class Engine implements AutoCloseable {
                 ModelWeights base = remapped ? model.remapWeights() : weights;
                 ModelWeights next;
                 try {
-                    next = java.util.Objects.requireNonNull(update.apply(base), "update returned null");
+                    next = Objects.requireNonNull(update.apply(base), "update returned null");
                 } catch (RuntimeException e) {
                     if (remapped) {
                         model.unmapWeights();
@@ -437,8 +438,8 @@ public final class Engine implements AutoCloseable {
                 return true;
             }
         });
-        f.whenComplete((v, e) -> sleepsPending.decrementAndGet());
-        return f;
+        // Hand out the dependent future, so that a caller who joins it sees isSleeping() without this sleep pending.
+        return f.whenComplete((v, e) -> sleepsPending.decrementAndGet());
     }
 
     /**
@@ -449,7 +450,7 @@ public final class Engine implements AutoCloseable {
      * @throws IllegalArgumentException naming an unknown tag
      */
     public CompletableFuture<Void> wakeUp(Set<String> tags) {
-        java.util.Objects.requireNonNull(tags, "tags");
+        Objects.requireNonNull(tags, "tags");
         for (String t : tags) {
             if (!"weights".equals(t) && !"kv_cache".equals(t)) {
                 throw new IllegalArgumentException("tag: '" + t + "' (expected: weights or kv_cache)");

@@ -138,9 +138,21 @@ public final class SafetensorsWriter {
      * full-model payload, as a trainer would push it. Reads the weights' memory, so they must be mapped.
      */
     public static SafetensorsWriter ofWeights(ModelWeights w, ModelConfig c, Naming naming) {
+        return ofWeights(w, c, naming, name -> true);
+    }
+
+    /**
+     * {@link #ofWeights(ModelWeights, ModelConfig, Naming)} limited to the tensors whose GGUF name passes
+     * {@code ggufNames}: one bucket of a bucketed push.
+     */
+    public static SafetensorsWriter ofWeights(ModelWeights w, ModelConfig c, Naming naming,
+                                              java.util.function.Predicate<String> ggufNames) {
         SafetensorsWriter out = new SafetensorsWriter();
         for (var e : WeightSlots.tensors(w).entrySet()) {
             String gguf = e.getKey();
+            if (!ggufNames.test(gguf)) {
+                continue;
+            }
             boolean hf = naming == Naming.HUGGING_FACE;
             String name = hf ? TensorNames.toHuggingFace(gguf) : gguf;
             int heads = hf ? TensorNames.permutationHeads(gguf, c) : 0;

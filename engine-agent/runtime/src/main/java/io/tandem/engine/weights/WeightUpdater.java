@@ -12,11 +12,14 @@ import java.lang.foreign.MemorySegment;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.logging.Logger;
 
@@ -37,6 +40,9 @@ import java.util.logging.Logger;
  *
  * <p>Names: the engine's GGUF names and Hugging Face names are both accepted (see {@code TensorNames}). A tied
  * model's {@code lm_head.weight}/{@code output.weight} is skipped, as vLLM does: the embedding is the output.
+ *
+ * <p>Memory: staged matrices live in native memory until {@link #commit()} hands them to the engine or
+ * {@link #abort()} frees them, so a caller that gives up on an update must abort it.
  *
  * <p>Thread-safe: staging, commit and abort are synchronized on this updater; use one updater per engine.
  */
@@ -129,8 +135,8 @@ public final class WeightUpdater {
             record Planned(Safetensors.Tensor tensor, String gguf, boolean hf) {
             }
             // Check every tensor before converting any, so a bad bucket costs no conversion work.
-            List<Planned> plan = new java.util.ArrayList<>();
-            java.util.Set<String> seen = new java.util.HashSet<>();
+            List<Planned> plan = new ArrayList<>();
+            Set<String> seen = new HashSet<>();
             for (Safetensors.Tensor t : tensors) {
                 TensorNames.Resolved r = TensorNames.resolve(t.name());
                 if (r == null) {
