@@ -1,0 +1,26 @@
+package io.tandem.agent.api;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A {@code text_completion}, streamed or not (a streamed chunk has the same shape with the text delta).
+ */
+public record Completion(String id, String object, long created, String model, List<Choice> choices,
+                         Usage usage) {
+
+    /**
+     * @param promptTokenIds and {@code tokenIds}: with {@code return_token_ids}
+     */
+    public record Choice(int index, String text,
+                         @JsonInclude(JsonInclude.Include.ALWAYS) Logprobs logprobs,
+                         @JsonInclude(JsonInclude.Include.ALWAYS) String finishReason,
+                         Object stopReason, List<Integer> promptTokenIds, List<Integer> tokenIds) {
+    }
+
+    /** The legacy completions logprobs: parallel lists, top alternatives as token-to-logprob maps. */
+    public record Logprobs(List<String> tokens, List<Double> tokenLogprobs, List<Map<String, Double>> topLogprobs,
+                           List<Integer> textOffset) {
+    }
+}

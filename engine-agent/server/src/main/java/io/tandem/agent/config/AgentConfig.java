@@ -1,0 +1,108 @@
+package io.tandem.agent.config;
+
+import io.micronaut.context.annotation.ConfigurationProperties;
+import io.micronaut.core.bind.annotation.Bindable;
+import io.micronaut.core.annotation.Nullable;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The agent's settings, bound from {@code tandem.agent.*} (application.yml, {@code TANDEM_AGENT_*} environment
+ * variables, or the {@code tandem agent} command line, which maps its options onto these keys). Every key and its
+ * default is listed in docs/configuration.md.
+ *
+ * @param model           GGUF file to serve; empty = the generated default model
+ * @param role            engine role: hybrid (prefill and decode on this node); prefill/decode come with migration
+ * @param modelName       name served in /v1/models and expected in {@code model}; empty = the GGUF's general.name
+ * @param apiKeys         accepted bearer keys; empty = no authentication
+ * @param adminKey        bearer key for /sleep, /wakeup, /update_weights, /terminate; empty = those need an API key
+ *                        (if any), and /terminate is refused
+ * @param kvBlocks        KV cache blocks; 0 = from {@code kvMemory}, or 512 when that is empty too
+ * @param kvMemory        KV cache size as bytes with a unit (512MiB, 2GiB); used when kvBlocks is 0
+ * @param blockSize       tokens per KV block
+ * @param maxBatchTokens  tokens one engine step processes (decode tokens plus prefill chunks)
+ * @param maxRunning      sequences decoded together
+ * @param maxWaiting      queued requests before 429
+ * @param threads         compute threads, 0 = all cores
+ * @param maxModelLen     longest prompt plus output, 0 = the model's context length
+ * @param shutdownGrace   how long running requests may finish after SIGTERM before they are aborted
+ * @param reasoningParser how to split {@code <think>...</think>} into reasoning_content: auto (when the vocabulary
+ *                        has both tokens) or none
+ * @param defaultMaxTokens completion length when a request gives no max_tokens (capped by the context)
+ */
+@ConfigurationProperties("tandem.agent")
+public record AgentConfig(
+        @Bindable(defaultValue = "") String model,
+        @Bindable(defaultValue = "hybrid") String role,
+        @Bindable(defaultValue = "") String modelName,
+        @Nullable List<String> apiKeys,
+        @Bindable(defaultValue = "") String adminKey,
+        @Bindable(defaultValue = "0") int kvBlocks,
+        @Bindable(defaultValue = "") String kvMemory,
+        @Bindable(defaultValue = "64") int blockSize,
+        @Bindable(defaultValue = "512") int maxBatchTokens,
+        @Bindable(defaultValue = "64") int maxRunning,
+        @Bindable(defaultValue = "1024") int maxWaiting,
+        @Bindable(defaultValue = "0") int threads,
+        @Bindable(defaultValue = "0") int maxModelLen,
+        @Bindable(defaultValue = "30s") Duration shutdownGrace,
+        @Bindable(defaultValue = "auto") String reasoningParser,
+        @Bindable(defaultValue = "256") int defaultMaxTokens) {
+
+    public AgentConfig {
+        apiKeys = apiKeys == null ? List.of() : apiKeys.stream().map(String::strip).filter(k -> !k.isEmpty()).toList();
+        role = role == null ? "hybrid" : role.toLowerCase(Locale.ROOT);
+        if (!role.equals("hybrid")) {
+            throw new IllegalArgumentException("tandem.agent.role: " + role
+                    + " (expected: hybrid; prefill and decode roles need KV migration, not in this build)");
+        }
+        if (kvBlocks < 0) {
+            throw new IllegalArgumentException("tandem.agent.kv-blocks: " + kvBlocks + " (expected: >= 0)");
+        }
+        if (blockSize <= 0) {
+            throw new IllegalArgumentException("tandem.agent.block-size: " + blockSize + " (expected: > 0)");
+        }
+        if (defaultMaxTokens <= 0) {
+            throw new IllegalArgumentException("tandem.agent.default-max-tokens: " + defaultMaxTokens + " (expected: > 0)");
+        }
+        if (shutdownGrace == null || shutdownGrace.isNegative()) {
+            throw new IllegalArgumentException("tandem.agent.shutdown-grace: " + shutdownGrace + " (expected: >= 0)");
+        }
+    }
+
+    public boolean authEnabled() {
+        return !apiKeys.isEmpty();
+    }
+
+    public boolean hasAdminKey() {
+        return adminKey != null && !adminKey.isBlank();
+    }
+
+    /** Parses 512MiB, 2GiB, 1G, 100M, 4096 (bytes) into bytes. */
+    public static long parseBytes(String s) {
+        String t = s.strip().toLowerCase(Locale.ROOT).replace("ib", "").replace("b", "");
+        long mult = 1;
+        if (t.endsWith("k")) {
+            mult = 1L << 10;
+        } else if (t.endsWith("m")) {
+            mult = 1L << 20;
+        } else if (t.endsWith("g")) {
+            mult = 1L << 30;
+        } else if (t.endsWith("t")) {
+            mult = 1L << 40;
+        }
+        if (mult != 1) {
+            t = t.substring(0, t.length() - 1);
+        }
+        try {
+            double v = Double.parseDouble(t.strip());
+            if (!(v > 0)) {
+                throw new NumberFormatException();
+            }
+            return (long) (v * mult);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("tandem.agent.kv-memory: '" + s + "' (expected: a size like 512MiB or 2GiB)");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+package io.tandem.agent.metrics;
+
+import io.tandem.agent.lifecycle.AgentEngine;
+import io.tandem.engine.scheduler.EngineStats;
+import jakarta.inject.Singleton;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.atomic.DoubleAdder;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The Prometheus series vLLM users already graph, under vLLM's names ({@code vllm:num_requests_running},
+ * {@code vllm:kv_cache_usage_perc}, {@code vllm:time_to_first_token_seconds}, ...), labelled
+ * {@code model_name}. Written by hand in the text exposition format rather than through Micrometer, because
+ * Micrometer's naming convention rewrites the colon and the suffixes that dashboards key on.
+ *
+ * <p>Thread-safe and lock-free: histograms are arrays of atomic counters, so the engine thread can record
+ * without blocking. Gauges are read from {@link EngineStats} at scrape time.
+ */
+@Singleton
+public final class VllmMetrics {
+    private static final double[] TTFT_BUCKETS = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
+            1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0};
+    private static final double[] ITL_BUCKETS = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
+            2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0};
+    private static final double[] E2E_BUCKETS = {0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0,
+            40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0};
+
+    private final AgentEngine agent;
+    private final Histogram ttft = new Histogram(TTFT_BUCKETS);
+    private final Histogram itl = new Histogram(ITL_BUCKETS);
+    private final Histogram tpot = new Histogram(ITL_BUCKETS);
+    private final Histogram e2e = new Histogram(E2E_BUCKETS);
+    private final LongAdder finishedStop = new LongAdder();
+    private final LongAdder finishedLength = new LongAdder();
+    private final LongAdder finishedAbort = new LongAdder();
+    private final LongAdder promptTokens = new LongAdder();
+    private final LongAdder generationTokens = new LongAdder();
+
+    public VllmMetrics(AgentEngine agent) {
+        this.agent = agent;
+    }
+
+    public void recordInterTokenLatency(double seconds) {
+        itl.observe(seconds);
+    }
+
+    /** One finished request: its latencies and token counts. */
+    public void recordFinished(String finishReason, int prompt, int generated, long firstTokenNanos, long totalNanos) {
+        switch (finishReason) {
+            case "stop" -> finishedStop.increment();
+            case "length" -> finishedLength.increment();
+            default -> finishedAbort.increment();
+        }
+        promptTokens.add(prompt);
+        generationTokens.add(generated);
+        if (firstTokenNanos >= 0) {
+            ttft.observe(firstTokenNanos / 1e9);
+            if (generated > 1) {
+                tpot.observe((totalNanos - firstTokenNanos) / 1e9 / (generated - 1));
+            }
+        }
+        e2e.observe(totalNanos / 1e9);
+    }
+
+    /** The exposition text. */
+    public String scrape() {
+        EngineStats s = agent.engine().stats();
+        String l = "{model_name=\"" + agent.servedName().replace("\\", "\\\\").replace("\"", "\\\"") + "\"}";
+        StringBuilder b = new StringBuilder(8192);
+        gauge(b, "vllm:num_requests_running", "Requests in the running batch.", l, s.running());
+        gauge(b, "vllm:num_requests_waiting", "Requests waiting to be scheduled.", l, s.waiting());
+        gauge(b, "vllm:kv_cache_usage_perc", "KV cache usage, 1 = full.", l, s.kvUsage());
+        gauge(b, "vllm:gpu_cache_usage_perc", "KV cache usage, 1 = full (vLLM v0 name).", l, s.kvUsage());
+        gauge(b, "tandem:kv_blocks_used", "KV blocks held by sequences and held caches.", l, s.kvBlocksUsed());
+        gauge(b, "tandem:kv_blocks_total", "KV blocks in the arena.", l, s.kvBlocksTotal());
+        counter(b, "vllm:prompt_tokens_total", "Prompt tokens of finished requests.", l, promptTokens.sum());
+        counter(b, "vllm:generation_tokens_total", "Generated tokens of finished requests.", l, generationTokens.sum());
+        counter(b, "vllm:num_preemptions_total", "Sequences preempted and recomputed.", l, s.preemptions());
+        b.append("# HELP vllm:request_success_total Finished requests by finish reason.\n");
+        b.append("# TYPE vllm:request_success_total counter\n");
+        String m = l.substring(0, l.length() - 1);
+        b.append("vllm:request_success_total").append(m).append(",finished_reason=\"stop\"} ").append(finishedStop.sum()).append('\n');
+        b.append("vllm:request_success_total").append(m).append(",finished_reason=\"length\"} ").append(finishedLength.sum()).append('\n');
+        b.append("vllm:request_success_total").append(m).append(",finished_reason=\"abort\"} ").append(finishedAbort.sum()).append('\n');
+        ttft.write(b, "vllm:time_to_first_token_seconds", "Time to first token.", m);
+        itl.write(b, "vllm:inter_token_latency_seconds", "Time between consecutive output tokens.", m);
+        tpot.write(b, "vllm:time_per_output_token_seconds", "Mean time per output token of each request.", m);
+        e2e.write(b, "vllm:e2e_request_latency_seconds", "End-to-end request latency.", m);
+        return b.toString();
+    }
+
+    private static void gauge(StringBuilder b, String name, String help, String labels, double v) {
+        b.append("# HELP ").append(name).append(' ').append(help).append('\n');
+        b.append("# TYPE ").append(name).append(" gauge\n");
+        b.append(name).append(labels).append(' ').append(fmt(v)).append('\n');
+    }
+
+    private static void counter(StringBuilder b, String name, String help, String labels, double v) {
+        b.append("# HELP ").append(name).append(' ').append(help).append('\n');
+        b.append("# TYPE ").append(name).append(" counter\n");
+        b.append(name).append(labels).append(' ').append(fmt(v)).append('\n');
+    }
+
+    static String fmt(double v) {
+        if (v == Math.rint(v) && Math.abs(v) < 1e15) {
+            return Long.toString((long) v);
+        }
+        return String.format(Locale.ROOT, "%.9g", v);
+    }
+
+    /** A cumulative histogram with fixed upper bounds. */
+    static final class Histogram {
+        private final double[] bounds;
+        private final AtomicLongArray counts;
+        private final DoubleAdder sum = new DoubleAdder();
+        private final LongAdder count = new LongAdder();
+
+        Histogram(double[] bounds) {
+            this.bounds = bounds;
+            this.counts = new AtomicLongArray(bounds.length + 1);
+        }
+
+        void observe(double v) {
+            int i = 0;
+            while (i < bounds.length && v > bounds[i]) {
+                i++;
+            }
+            counts.incrementAndGet(i);
+            sum.add(v);
+            count.increment();
+        }
+
+        void write(StringBuilder b, String name, String help, String labelsOpen) {
+            b.append("# HELP ").append(name).append(' ').append(help).append('\n');
+            b.append("# TYPE ").append(name).append(" histogram\n");
+            long cum = 0;
+            for (int i = 0; i <= bounds.length; i++) {
+                cum += counts.get(i);
+                String le = i < bounds.length ? fmt(bounds[i]) : "+Inf";
+                if (i < bounds.length && bounds[i] == Math.rint(bounds[i])) {
+                    le = bounds[i] + "";
+                }
+                b.append(name).append("_bucket").append(labelsOpen).append(",le=\"").append(le).append("\"} ")
+                        .append(cum).append('\n');
+            }
+            b.append(name).append("_sum").append(labelsOpen).append("} ").append(fmt(sum.sum())).append('\n');
+            b.append(name).append("_count").append(labelsOpen).append("} ").append(count.sum()).append('\n');
+        }
+    }
+}
