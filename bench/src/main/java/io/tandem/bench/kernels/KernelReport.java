@@ -37,11 +37,14 @@ public final class KernelReport {
                     jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), bw);
             System.out.printf("parallelFor round trip (%d tasks, empty body): %.2f us%n", pool.threads(),
                     dispatchMicros(pool));
-            System.out.printf("%-5s %9s %7s %9s %9s %9s %12s %10s%n", "type", "n=1 GB/s", "of bw", "n=8 GB/s",
-                    "n=32 GB/s", "n=1 us/L", "n=512 GF/s", "pf tok/s");
+            System.out.printf("%-5s %8s %9s %7s %9s %9s %9s %12s %10s%n", "type", "bw GB/s", "n=1 GB/s", "of bw",
+                    "n=8 GB/s", "n=32 GB/s", "n=1 us/L", "n=512 GF/s", "pf tok/s");
             for (GgmlType type : types) {
                 int layers = SmallModelWeights.layersFor(type, target);
                 try (SmallModelWeights model = new SmallModelWeights(type, layers)) {
+                    // Bandwidth again right before each type: on a shared machine it drifts with the neighbours' load,
+                    // and the ratio to a measurement taken moments apart is the figure that means something.
+                    double bwNow = MemoryBandwidth.measureGBs(pool, 1L << 30, 4);
                     double t1 = sweep(pool, model.layers, 1, 3, 7);
                     double t8 = sweep(pool, model.layers, 8, 2, 4);
                     double t32 = sweep(pool, model.layers, 32, 1, 3);
@@ -49,8 +52,8 @@ public final class KernelReport {
                     long twelveParams = model.params / layers * twelve.length;
                     double tp = sweep(pool, twelve, prefillN, 1, 3);
                     double gb1 = model.bytes / t1 / 1e9;
-                    System.out.printf("%-5s %9.1f %6.0f%% %9.1f %9.1f %9.1f %12.1f %10.0f%n", type, gb1,
-                            100 * gb1 / bw, model.bytes / t8 / 1e9, model.bytes / t32 / 1e9,
+                    System.out.printf("%-5s %8.1f %9.1f %6.0f%% %9.1f %9.1f %9.1f %12.1f %10.0f%n", type, bwNow, gb1,
+                            100 * gb1 / bwNow, model.bytes / t8 / 1e9, model.bytes / t32 / 1e9,
                             t1 / layers * 1e6, 2.0 * twelveParams * prefillN / tp / 1e9,
                             prefillN / tp * twelve.length / 12);
                 }

@@ -12,10 +12,12 @@ import java.util.function.IntConsumer;
  * {@link #parallelFor} about sixty times per token, so a round trip through an {@code ExecutorService}
  * (queue, futures, wake-ups) would cost more than many of the loops themselves.
  *
- * <p>Design: the caller publishes the loop body and bumps a volatile generation counter; workers spin briefly on that
- * counter (then park) and, together with the caller, claim task indices from a shared atomic counter until none are
- * left. Dynamic claiming balances the load when a core is shared with other processes. The caller returns once every
- * worker has checked out of the generation, so no worker touches the body afterwards.
+ * <p>Design: the caller publishes an immutable job (body, task count, its own claim and completion counters) through a
+ * volatile field; workers spin briefly on that field (then park) and, together with the caller, claim task indices
+ * from the job's atomic counter until none are left. Dynamic claiming balances the load when a core is shared with
+ * other processes. The caller returns as soon as every task has <em>completed</em>; it does not wait for idle workers
+ * to notice the job, so a worker that the OS has descheduled delays a loop only if it holds a claimed task. A worker
+ * that wakes up late finds its job's counter exhausted and does nothing.
  *
  * <p>Thread safety: one caller at a time. A second concurrent call (or a nested call from inside a body) is detected
  * and rejected with {@link IllegalStateException} rather than deadlocking. {@link #close()} may be called from any
@@ -26,26 +28,33 @@ import java.util.function.IntConsumer;
  */
 public final class ComputePool implements AutoCloseable {
 
-    /** How long an idle worker spins before parking; about the gap between two matmuls of one decode step. */
+    /** How long an idle thread spins before parking; about the gap between two matmuls of one decode step. */
     private static final long SPIN_NANOS = 50_000;
 
     private final int threads;
     private final Thread[] workers;
-    /** True while worker i is (about to be) parked and needs an unpark to see a new generation. */
+    /** True while worker i is (about to be) parked and needs an unpark to see a new job. */
     private final AtomicBoolean[] parked;
     private final AtomicBoolean busy = new AtomicBoolean();
 
-    private volatile long generation;
+    private volatile Job job;
     private volatile boolean closed;
 
-    // The current loop; written by the caller before the volatile generation bump, read by workers after it.
-    private IntConsumer body;
-    private int tasks;
-    private final AtomicInteger nextTask = new AtomicInteger();
-    /** Workers still inside the current generation. */
-    private final AtomicInteger active = new AtomicInteger();
-    private final AtomicReference<Throwable> failure = new AtomicReference<>();
-    private volatile Thread waitingCaller;
+    /** One parallel loop. Counters live here, not in the pool, so stragglers from an old loop cannot touch a new one. */
+    private static final class Job {
+        final IntConsumer body;
+        final int tasks;
+        final Thread caller;
+        final AtomicInteger next = new AtomicInteger();
+        final AtomicInteger done = new AtomicInteger();
+        final AtomicReference<Throwable> failure = new AtomicReference<>();
+
+        Job(IntConsumer body, int tasks, Thread caller) {
+            this.body = body;
+            this.tasks = tasks;
+            this.caller = caller;
+        }
+    }
 
     /** A pool with one thread per available processor (the caller counts as one of them). */
     public ComputePool() {
@@ -82,7 +91,7 @@ public final class ComputePool implements AutoCloseable {
 
     /**
      * Runs {@code body.accept(i)} for every {@code i} in {@code [0, tasks)}, each exactly once, spread over the pool's
-     * threads including the caller, and returns when all have finished.
+     * threads including the caller, and returns when all have finished (their effects are then visible to the caller).
      *
      * @throws IllegalStateException if the pool is closed or another loop is running
      */
@@ -107,22 +116,16 @@ public final class ComputePool implements AutoCloseable {
                 }
                 return;
             }
-            this.body = body;
-            this.tasks = tasks;
-            nextTask.set(0);
-            failure.set(null);
-            active.set(workers.length);
-            waitingCaller = Thread.currentThread();
-            generation++; // volatile write publishes body/tasks
+            Job j = new Job(body, tasks, Thread.currentThread());
+            job = j; // the volatile write publishes the job
             for (int i = 0; i < workers.length; i++) {
                 if (parked[i].get()) {
                     LockSupport.unpark(workers[i]);
                 }
             }
-            runTasks(body, tasks);
-            awaitWorkers();
-            this.body = null;
-            Throwable t = failure.getAndSet(null);
+            runTasks(j);
+            awaitCompletion(j);
+            Throwable t = j.failure.get();
             if (t != null) {
                 if (t instanceof RuntimeException re) {
                     throw re;
@@ -138,8 +141,8 @@ public final class ComputePool implements AutoCloseable {
     }
 
     /**
-     * Splits {@code [0, n)} into about {@code chunksPerThread * threads()} ranges whose starts (except 0) are
-     * multiples of {@code align}, and runs {@code body.run(from, to)} for each in parallel.
+     * Splits {@code [0, n)} into about {@code chunksPerThread * threads()} ranges whose starts are multiples of
+     * {@code align}, and runs {@code body.run(from, to)} for each in parallel.
      */
     public void parallelRanges(int n, int align, int chunksPerThread, RangeBody body) {
         if (n <= 0) {
@@ -159,64 +162,62 @@ public final class ComputePool implements AutoCloseable {
         void run(int from, int to);
     }
 
-    private void runTasks(IntConsumer body, int tasks) {
+    private static void runTasks(Job j) {
         int i;
-        while ((i = nextTask.getAndIncrement()) < tasks) {
+        while ((i = j.next.getAndIncrement()) < j.tasks) {
+            int completed = 1;
             try {
-                body.accept(i);
+                j.body.accept(i);
             } catch (Throwable t) {
-                failure.compareAndSet(null, t);
-                nextTask.set(tasks); // skip the rest
+                j.failure.compareAndSet(null, t);
+                // Skip the tasks nobody has claimed yet; they count as done so that the caller is released.
+                completed += Math.max(0, j.tasks - j.next.getAndSet(j.tasks));
+            }
+            // The atomic add is the release that makes this task's writes visible to the caller's acquire read.
+            if (j.done.addAndGet(completed) == j.tasks && Thread.currentThread() != j.caller) {
+                LockSupport.unpark(j.caller);
             }
         }
     }
 
-    private void awaitWorkers() {
+    private static void awaitCompletion(Job j) {
         long spinUntil = System.nanoTime() + SPIN_NANOS;
         int spins = 0;
-        while (active.get() != 0) {
+        while (j.done.get() < j.tasks) {
             if (++spins < 64 || System.nanoTime() < spinUntil) {
                 Thread.onSpinWait();
             } else {
-                // The last worker to leave unparks us; the timeout guards against a lost wake-up.
-                LockSupport.parkNanos(this, 100_000);
+                // The thread finishing the last task unparks us; the timeout guards against a lost wake-up.
+                LockSupport.parkNanos(j, 100_000);
             }
         }
     }
 
     private void workerLoop(int index) {
-        long seen = 0;
+        Job seen = null;
         AtomicBoolean myParked = parked[index];
         while (true) {
-            long g = generation;
-            if (g == seen) {
-                long spinUntil = System.nanoTime() + SPIN_NANOS;
-                int spins = 0;
-                while ((g = generation) == seen && !closed) {
-                    if ((++spins & 63) != 0 || System.nanoTime() < spinUntil) {
-                        Thread.onSpinWait();
-                    } else {
-                        myParked.set(true);
-                        // Re-check after announcing: the caller reads the flag after bumping the generation.
-                        if (generation == seen && !closed) {
-                            LockSupport.park(this);
-                        }
-                        myParked.set(false);
-                        spinUntil = System.nanoTime() + SPIN_NANOS;
+            Job j;
+            long spinUntil = System.nanoTime() + SPIN_NANOS;
+            int spins = 0;
+            while ((j = job) == seen && !closed) {
+                if ((++spins & 63) != 0 || System.nanoTime() < spinUntil) {
+                    Thread.onSpinWait();
+                } else {
+                    myParked.set(true);
+                    // Re-check after announcing: the caller reads the flag after publishing the job.
+                    if (job == seen && !closed) {
+                        LockSupport.park(this);
                     }
+                    myParked.set(false);
+                    spinUntil = System.nanoTime() + SPIN_NANOS;
                 }
             }
             if (closed) {
                 return;
             }
-            seen = g;
-            runTasks(body, tasks);
-            if (active.decrementAndGet() == 0) {
-                Thread c = waitingCaller;
-                if (c != null) {
-                    LockSupport.unpark(c);
-                }
-            }
+            seen = j;
+            runTasks(j);
         }
     }
 
