@@ -45,21 +45,30 @@ public final class KernelReport {
                     // Bandwidth again right before each type: on a shared machine it drifts with the neighbours' load,
                     // and the ratio to a measurement taken moments apart is the figure that means something.
                     double bwNow = MemoryBandwidth.measureGBs(pool, 1L << 30, 4);
+                    double bwCpu = MemoryBandwidth.lastCpuGBs;
                     double t1 = sweep(pool, model.layers, 1, 3, 7);
+                    double c1 = lastCpuSeconds;
                     double t8 = sweep(pool, model.layers, 8, 2, 4);
                     double t32 = sweep(pool, model.layers, 32, 1, 3);
                     WeightMatrix[][] twelve = java.util.Arrays.copyOf(model.layers, Math.min(12, layers));
                     long twelveParams = model.params / layers * twelve.length;
                     double tp = sweep(pool, twelve, prefillN, 1, 3);
+                    double cp = lastCpuSeconds;
                     double gb1 = model.bytes / t1 / 1e9;
                     System.out.printf("%-5s %8.1f %9.1f %6.0f%% %9.1f %9.1f %9.1f %12.1f %10.0f%n", type, bwNow, gb1,
                             100 * gb1 / bwNow, model.bytes / t8 / 1e9, model.bytes / t32 / 1e9,
                             t1 / layers * 1e6, 2.0 * twelveParams * prefillN / tp / 1e9,
                             prefillN / tp * twelve.length / 12);
+                    System.out.printf("%-5s %8.1f %9.1f %6.0f%% %9s %9s %9s %12.1f %10.0f   (per CPU-second x threads)%n",
+                            type, bwCpu, model.bytes / c1 / 1e9, 100 * model.bytes / c1 / 1e9 / bwCpu, "", "", "",
+                            2.0 * twelveParams * prefillN / cp / 1e9, prefillN / cp * twelve.length / 12);
                 }
             }
         }
     }
+
+    /** CPU seconds per thread of the best timed sweep of the last {@link #sweep} call. */
+    static double lastCpuSeconds;
 
     /** Median round trip of an empty parallelFor with one task per thread, in microseconds. */
     static double dispatchMicros(ComputePool pool) {
@@ -99,7 +108,9 @@ public final class KernelReport {
         float[][] qkv = {q, k, v};
         float[][] gu = {g, u};
         double best = Double.MAX_VALUE;
+        double bestCpu = Double.MAX_VALUE;
         for (int rep = 0; rep < warm + timed; rep++) {
+            long c0 = CpuClock.nanos();
             long t0 = System.nanoTime();
             for (WeightMatrix[] l : layers) {
                 Matmul.matmulMany(pool, new WeightMatrix[] {l[0], l[1], l[2]}, x, n, qkv);
@@ -108,10 +119,13 @@ public final class KernelReport {
                 Matmul.matmul(pool, l[6], g, n, d);
             }
             double s = (System.nanoTime() - t0) / 1e9;
+            double cpu = (CpuClock.nanos() - c0) / 1e9 / pool.threads();
             if (rep >= warm) {
                 best = Math.min(best, s);
+                bestCpu = Math.min(bestCpu, cpu);
             }
         }
+        lastCpuSeconds = bestCpu;
         return best;
     }
 }

@@ -19,6 +19,9 @@ import jdk.incubator.vector.VectorSpecies;
 public final class MemoryBandwidth {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
+    /** The last measurement as bytes per CPU-second per thread, times threads; see {@link CpuClock}. */
+    static double lastCpuGBs;
+
     /** Keeps the JIT from discarding the loads. */
     static volatile float sink;
 
@@ -43,14 +46,19 @@ public final class MemoryBandwidth {
             long chunkBytes = bytes / chunks / 1024 * 1024;
             pool.parallelFor(chunks, i -> buf.asSlice(i * chunkBytes, chunkBytes).fill((byte) (i + 1)));
             double best = 0;
+            double bestCpu = 0;
             float[] partial = new float[chunks];
             for (int rep = 0; rep < repeats; rep++) {
+                long c0 = CpuClock.nanos();
                 long t0 = System.nanoTime();
                 pool.parallelFor(chunks, i -> partial[i] = sum(buf, i * chunkBytes, chunkBytes));
                 long t1 = System.nanoTime();
+                double cpuPerThread = (CpuClock.nanos() - c0) / (double) pool.threads();
                 best = Math.max(best, (double) chunkBytes * chunks / (t1 - t0));
+                bestCpu = Math.max(bestCpu, (double) chunkBytes * chunks / cpuPerThread);
                 sink += partial[0];
             }
+            lastCpuGBs = bestCpu;
             return best;
         }
     }
