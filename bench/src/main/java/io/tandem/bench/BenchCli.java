@@ -1,5 +1,6 @@
 package io.tandem.bench;
 
+import io.tandem.bench.agent.AgentBenchCommand;
 import io.tandem.engine.tensor.GgmlType;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -11,7 +12,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code tandem bench}: the engine benchmark of docs/benchmarks.md. */
-@Command(name = "bench", mixinStandardHelpOptions = true,
+@Command(name = "bench", mixinStandardHelpOptions = true, subcommands = AgentBenchCommand.class,
         description = "Prefill tok/s (512-token prompt), decode tok/s at batch 1/8/32 and decode efficiency against "
                 + "the memory read bandwidth measured in the same run.")
 public final class BenchCli implements Callable<Integer> {

@@ -61,9 +61,17 @@ final class AgentProcess implements AutoCloseable {
                 "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xss4m",
                 "-XX:+UseSerialGC", "-Xmx512m", "-XX:TieredStopAtLevel=1",
                 "-cp", cp, "io.tandem.agent.AgentMain",
-                "--model", model.toString(), "--host", "127.0.0.1", "--port", Integer.toString(port),
-                "--kv-blocks", "64", "--block-size", "16", "--threads", "2", "--shutdown-grace", "5s"));
-        cmd.addAll(List.of(extraArgs));
+                "--model", model.toString(), "--host", "127.0.0.1", "--port", Integer.toString(port)));
+        // Test defaults, unless extraArgs gives its own value (the command line refuses an option twice).
+        List<String> extra = List.of(extraArgs);
+        String[][] defaults = {{"--kv-blocks", "64"}, {"--block-size", "16"}, {"--threads", "2"},
+                {"--shutdown-grace", "5s"}};
+        for (String[] d : defaults) {
+            if (!extra.contains(d[0])) {
+                cmd.addAll(List.of(d));
+            }
+        }
+        cmd.addAll(extra);
         Path logs = MODULE.resolve("target/it-logs");
         Files.createDirectories(logs);
         Path log = logs.resolve("agent-" + port + ".log");

@@ -14,6 +14,12 @@ import java.util.concurrent.atomic.LongAdder;
  * {@code model_name}. Written by hand in the text exposition format rather than through Micrometer, because
  * Micrometer's naming convention rewrites the colon and the suffixes that dashboards key on.
  *
+ * <p>Latency histograms (time to first token, time per output token, end-to-end) count only requests that
+ * finished on their own (stop or length): an aborted request's latency is the client's or the operator's choice,
+ * not the server's speed, and would skew the quantiles; aborts still count in
+ * {@code vllm:request_success_total{finished_reason="abort"}} and in the token counters. Inter-token latency is
+ * observed token by token as it happens, so the tokens an aborted request did produce are in it.
+ *
  * <p>Thread-safe and lock-free: histograms are arrays of atomic counters, so the engine thread can record
  * without blocking. Gauges are read from {@link EngineStats} at scrape time.
  */
@@ -45,7 +51,7 @@ public final class VllmMetrics {
         itl.observe(seconds);
     }
 
-    /** One finished request: its latencies and token counts. */
+    /** One finished request: its latencies (unless aborted) and token counts. */
     public void recordFinished(String finishReason, int prompt, int generated, long firstTokenNanos, long totalNanos) {
         switch (finishReason) {
             case "stop" -> finishedStop.increment();
@@ -54,6 +60,9 @@ public final class VllmMetrics {
         }
         promptTokens.add(prompt);
         generationTokens.add(generated);
+        if (!finishReason.equals("stop") && !finishReason.equals("length")) {
+            return;
+        }
         if (firstTokenNanos >= 0) {
             ttft.observe(firstTokenNanos / 1e9);
             if (generated > 1) {
@@ -65,8 +74,12 @@ public final class VllmMetrics {
 
     /** The exposition text. */
     public String scrape() {
-        EngineStats s = agent.engine().stats();
-        String l = "{model_name=\"" + agent.servedName().replace("\\", "\\\\").replace("\"", "\\\"") + "\"}";
+        return scrape(agent.engine().stats(), agent.servedName());
+    }
+
+    /** The exposition text for these engine figures; separate from the engine so that tests can check the format. */
+    String scrape(EngineStats s, String modelName) {
+        String l = "{model_name=\"" + modelName.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n") + "\"}";
         StringBuilder b = new StringBuilder(8192);
         gauge(b, "vllm:num_requests_running", "Requests in the running batch.", l, s.running());
         gauge(b, "vllm:num_requests_waiting", "Requests waiting to be scheduled.", l, s.waiting());
@@ -114,7 +127,6 @@ public final class VllmMetrics {
         private final double[] bounds;
         private final AtomicLongArray counts;
         private final DoubleAdder sum = new DoubleAdder();
-        private final LongAdder count = new LongAdder();
 
         Histogram(double[] bounds) {
             this.bounds = bounds;
@@ -128,24 +140,22 @@ public final class VllmMetrics {
             }
             counts.incrementAndGet(i);
             sum.add(v);
-            count.increment();
         }
 
         void write(StringBuilder b, String name, String help, String labelsOpen) {
             b.append("# HELP ").append(name).append(' ').append(help).append('\n');
             b.append("# TYPE ").append(name).append(" histogram\n");
+            // _count is the +Inf bucket as read in this pass, so that an observation racing with the scrape cannot
+            // make them disagree (Prometheus treats that as a broken histogram).
             long cum = 0;
             for (int i = 0; i <= bounds.length; i++) {
                 cum += counts.get(i);
-                String le = i < bounds.length ? fmt(bounds[i]) : "+Inf";
-                if (i < bounds.length && bounds[i] == Math.rint(bounds[i])) {
-                    le = bounds[i] + "";
-                }
+                String le = i < bounds.length ? Double.toString(bounds[i]) : "+Inf";
                 b.append(name).append("_bucket").append(labelsOpen).append(",le=\"").append(le).append("\"} ")
                         .append(cum).append('\n');
             }
             b.append(name).append("_sum").append(labelsOpen).append("} ").append(fmt(sum.sum())).append('\n');
-            b.append(name).append("_count").append(labelsOpen).append("} ").append(count.sum()).append('\n');
+            b.append(name).append("_count").append(labelsOpen).append("} ").append(cum).append('\n');
         }
     }
 }
