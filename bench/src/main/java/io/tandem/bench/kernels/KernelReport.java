@@ -14,7 +14,13 @@ import java.util.Random;
  * the GFLOP/s of prefill (n = 512) over the 12 layers of the small model (matmuls only).
  *
  * <p>Usage: {@code KernelReport [types...]} (default: all). Every figure is the best of several timed sweeps after
- * warm-up sweeps; the machine is shared, so compare ratios within one run.
+ * warm-up sweeps. Each type gets two rows: wall-clock rates (bandwidth re-measured just before, so compare the ratio),
+ * and the same work per CPU-second of the compute threads times the thread count ({@link CpuClock}), which estimates
+ * the rate with the cores to ourselves when neighbours load the machine.
+ *
+ * <p>Run: {@code java --add-modules jdk.incubator.vector -cp bench/target/tandem-bench-0.1.0-SNAPSHOT.jar:$(cat
+ * bench/target/classpath.txt) io.tandem.bench.kernels.KernelReport}; {@code -Dtandem.bench.prefillN} changes the
+ * prefill token count (512), {@code -Dtandem.bench.decodeBytes} the decode model size (1 GiB).
  */
 public final class KernelReport {
     private KernelReport() {

@@ -299,8 +299,11 @@ public final class Matmul {
      * int, int to float, scale): single core, cache-resident [512 x 1024], CPU time 40 us (float) vs 50 us (int8,
      * including the activation quantization). The Vector API has no int8 dot-product operation, so the integer
      * route needs more shuffling than it saves, and it would add activation rounding error too. Eight rows per pass
-     * (sharing the activation loads further) measured 2.5x slower: the larger method no longer gets {@link #q8}
-     * inlined, and non-inlined vector returns are boxed.
+     * (sharing the activation loads further) measured 2.5x slower, probably because the larger method no longer
+     * gets {@link #q8} inlined and a non-inlined vector return is boxed (not verified).
+     *
+     * <p>From DRAM this kernel reaches only ~5 GB/s per core (vs ~14 in cache); touching the rows 256-1024 bytes ahead,
+     * one row per pass, or decoding to the scratch first did not change that (measured per CPU-second).
      */
     private static void dot4Q8_0(MemorySegment seg, long o, long rowBytes, float[] x, int blocks, float[] out, int oo) {
         FloatVector a0 = FloatVector.zero(F);

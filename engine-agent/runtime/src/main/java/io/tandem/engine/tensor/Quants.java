@@ -221,7 +221,7 @@ public final class Quants {
      * 4-7 keep their low 4 bits in the nibbles of byte j+4 and their top 2 bits in the top bits of bytes j-4 (scale)
      * and j (min). Returns {@code scale | min << 8}.
      */
-    public static int scaleMinK4(int j, MemorySegment s, long scalesOff) {
+    static int scaleMinK4(int j, MemorySegment s, long scalesOff) {
         int sc;
         int m;
         if (j < 4) {
