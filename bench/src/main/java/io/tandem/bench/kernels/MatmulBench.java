@@ -26,7 +26,8 @@ import org.openjdk.jmh.annotations.Warmup;
  *
  * <p>Run: {@code java --add-modules jdk.incubator.vector -cp bench/target/tandem-bench-*.jar:$(cat
  * bench/target/classpath.txt) org.openjdk.jmh.Main MatmulBench} (add {@code -p type=Q8_0 -p n=1} to narrow). The
- * parameter grid covers F32 and Q8_0 at n = 1, 8, 32, 512; {@link QuantDecodeBench} covers Q4_0, Q4_K, Q6_K at n = 1. Small
+ * parameter grid covers every weight type at n = 1, 8, 32, 512; narrow it with {@code -p} (e.g.
+ * {@code -p type=Q4_0,Q4_K,Q6_K -p n=1} for the k-quants' decode). Small
  * matrices stay cache-resident here, so n = 1 figures exceed DRAM bandwidth; KernelReport measures decode against
  * memory instead.
  */
@@ -38,7 +39,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
 public class MatmulBench {
 
-    @Param({"F32", "Q8_0"})
+    @Param({"F32", "Q8_0", "Q4_0", "Q4_K", "Q6_K", "F16", "BF16"})
     public String type;
 
     @Param({"768x768", "2048x768", "768x2048", "32000x768"})
