@@ -12,7 +12,6 @@ import io.tandem.engine.scheduler.GenerationRequest;
 import io.tandem.engine.scheduler.GenerationResult;
 import io.tandem.engine.scheduler.TokenOutput;
 import io.tandem.engine.tensor.GgmlType;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,13 +45,8 @@ public final class EngineBench {
 
     /** The generated model for a preset and type, written on first use. */
     public Path model(String preset, GgmlType type) throws Exception {
-        Path p = modelDir.resolve("tandem-" + preset + "-" + type.name().toLowerCase(Locale.ROOT) + ".gguf");
-        if (!Files.exists(p)) {
-            Files.createDirectories(modelDir);
-            System.err.println("generating " + p + " ...");
-            ModelGenerator.generate(ModelSpec.preset(preset, type), p);
-        }
-        return p;
+        return ModelGenerator.ensure(ModelSpec.preset(preset, type),
+                modelDir.resolve("tandem-" + preset + "-" + type.name().toLowerCase(Locale.ROOT) + ".gguf"));
     }
 
     public List<Row> run(String preset, GgmlType type, int[] batches) throws Exception {

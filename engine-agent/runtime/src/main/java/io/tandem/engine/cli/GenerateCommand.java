@@ -1,7 +1,6 @@
 package io.tandem.engine.cli;
 
 import io.tandem.engine.generator.ModelGenerator;
-import io.tandem.engine.generator.ModelSpec;
 import io.tandem.engine.model.LoadedModel;
 import io.tandem.engine.model.ModelConfig;
 import io.tandem.engine.sampling.SamplingParams;
@@ -12,8 +11,6 @@ import io.tandem.engine.scheduler.GenerationRequest;
 import io.tandem.engine.scheduler.GenerationResult;
 import io.tandem.engine.scheduler.TokenOutput;
 import io.tandem.engine.template.ChatMessage;
-import io.tandem.engine.tensor.GgmlType;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -29,9 +26,6 @@ import picocli.CommandLine.Option;
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Generate text for a prompt with the embedded engine and print prefill/decode speed.")
 final class GenerateCommand implements Callable<Integer> {
-    /** Where the default demo model is generated when no --model is given. */
-    static final Path DEFAULT_MODEL = Path.of("models", "tandem-small-q8_0.gguf");
-
     @Option(names = {"-m", "--model"}, description = "GGUF file. Default: the generated small Q8_0 model at " + "models/tandem-small-q8_0.gguf (written on first use).")
     Path model;
 
@@ -70,15 +64,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Path path = model;
-        if (path == null) {
-            path = DEFAULT_MODEL;
-            if (!Files.exists(path)) {
-                System.err.println("generating the default model " + path + " (small preset, Q8_0) ...");
-                Files.createDirectories(path.toAbsolutePath().getParent());
-                ModelGenerator.generate(ModelSpec.small(GgmlType.Q8_0), path);
-            }
-        }
+        Path path = model != null ? model : ModelGenerator.defaultModel();
         long t0 = System.nanoTime();
         try (LoadedModel m = LoadedModel.load(path);
              Engine engine = new Engine(m, EngineConfig.defaults().withKvBlocks(kvBlocks).withBlockSize(blockSize)

@@ -33,7 +33,29 @@ public final class ModelGenerator {
             {%- endif -%}
             {%- endif -%}""";
 
+    /** The demo model every command falls back to when given none: the small preset in Q8_0. */
+    public static final Path DEFAULT_MODEL = Path.of("models", "tandem-small-q8_0.gguf");
+
     private ModelGenerator() {
+    }
+
+    /** The default model, generated on first use (a few seconds). */
+    public static Path defaultModel() {
+        return ensure(ModelSpec.small(GgmlType.Q8_0), DEFAULT_MODEL);
+    }
+
+    /** {@code file} if it exists, else the model of {@code spec} generated there (saying so on stderr). */
+    public static Path ensure(ModelSpec spec, Path file) {
+        if (java.nio.file.Files.exists(file)) {
+            return file;
+        }
+        System.err.println("tandem: generating " + file + " (" + spec.name() + ", " + spec.type() + ") ...");
+        try {
+            java.nio.file.Files.createDirectories(file.toAbsolutePath().getParent());
+        } catch (IOException e) {
+            throw new UncheckedIOException("creating the folder of " + file + ": " + e.getMessage(), e);
+        }
+        return generate(spec, file);
     }
 
     /** Writes the model to {@code out} (atomically) and returns its path. */
