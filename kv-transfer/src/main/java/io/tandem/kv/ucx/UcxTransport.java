@@ -287,6 +287,7 @@ public final class UcxTransport implements AutoCloseable {
             stopped.complete(null);
             return;
         }
+        peerErrorHandling = probePeerErrorHandling();
         synchronized (signalLock) {
             signalWorker = worker;
         }
@@ -339,6 +340,25 @@ public final class UcxTransport implements AutoCloseable {
                 worker.waitForEvents();
                 idle = 0;
             }
+        }
+    }
+
+    /**
+     * Whether this context's transports can create endpoints in peer-error-handling mode. UCX 1.13's
+     * shared-memory transports alone cannot (they have no peer-failure detection) and UCX then refuses such
+     * endpoints as unreachable; probe once with an endpoint to our own worker. Without it, dead peers are still
+     * caught by the control channel ({@link #failPeer}) and by read timeouts.
+     */
+    private boolean probePeerErrorHandling() {
+        try {
+            UcpEndpoint self = worker.newEndpoint(new UcpEndpointParams().setUcpAddress(worker.getAddress())
+                    .setPeerErrorHandlingMode());
+            retired.add(new Retired(self.closeNonBlockingForce(), null));
+            return true;
+        } catch (UcxException e) {
+            LOG.log(System.Logger.Level.INFO, "UCX transports of " + name + " cannot detect peer failure ("
+                    + e.getMessage() + "); relying on control-channel liveness and read timeouts");
+            return false;
         }
     }
 
@@ -520,19 +540,11 @@ public final class UcxTransport implements AutoCloseable {
         }
 
         private UcpEndpoint newEndpoint() {
+            UcpEndpointParams p = params();
             if (peerErrorHandling) {
-                try {
-                    return worker.newEndpoint(params().setPeerErrorHandlingMode());
-                } catch (UcxException e) {
-                    // UCX 1.13's shared-memory transports alone cannot detect peer failure, and UCX then refuses
-                    // error-handling endpoints as unreachable. Fall back to plain endpoints for this context:
-                    // dead peers are still caught by the control channel (failPeer) and by read timeouts.
-                    peerErrorHandling = false;
-                    LOG.log(System.Logger.Level.INFO, "UCX transports of " + name + " cannot detect peer failure ("
-                            + e.getMessage() + "); relying on control-channel liveness and read timeouts");
-                }
+                p.setPeerErrorHandlingMode();
             }
-            return worker.newEndpoint(params());
+            return worker.newEndpoint(p);
         }
 
         private UcpEndpointParams params() {
