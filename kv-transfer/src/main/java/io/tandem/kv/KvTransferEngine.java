@@ -121,11 +121,13 @@ public final class KvTransferEngine implements AutoCloseable {
 
     /**
      * Connects to a peer engine (at {@code p2p_connect}): checks its layout against ours, creates the UCX
-     * endpoint, and connects the control channel. Replaces an earlier connection with the same id.
+     * endpoint, waits for UCX's wire-up handshake with the peer (at most
+     * {@link UcxTransport#DEFAULT_CONNECT_TIMEOUT}), and connects the control channel. Replaces an earlier
+     * connection with the same id.
      *
      * @throws InvalidEndpointInfoException when {@code remoteEndpointInfo} or {@code remoteZmqAddress} is malformed
      * @throws LayoutMismatchException naming the first field whose value differs
-     * @throws PeerUnavailableException when UCX refuses the peer's address
+     * @throws PeerUnavailableException when UCX refuses the peer's address or the peer does not answer
      */
     public void connect(String remoteEngineId, String remoteEndpointInfo, String remoteZmqAddress) {
         checkPeerId(remoteEngineId);

@@ -60,6 +60,19 @@ import org.openucx.jucx.ucp.UcpWorkerParams;
  * caller has already given back. {@link #failPeer} lets the control channel do the same when it stops hearing
  * from the peer (over shared memory a dead peer's mapping can stay readable, so UCX alone may not notice).
  *
+ * <h2>Wire-up and teardown (UCX 1.13)</h2>
+ * Creating an endpoint starts UCX's wire-up handshake: this worker sends a request and the peer's worker answers
+ * with a reply from an endpoint it creates for us. UCX 1.13 aborts the whole process (an assertion in
+ * {@code ucp_request_send_state_ff}, "got REP message", fixed in UCX 1.14 by openucx/ucx#8175) when a peer's
+ * worker purges a reply it has not sent yet, which it does when our side of the connection disappears first (the
+ * peer's TCP connect back fails) or when it destroys its worker. So an endpoint here is never closed, and no
+ * worker destroyed, while a wire-up it started may still be pending: every endpoint is flushed right after it is
+ * created (the flush completes once the handshake has completed, i.e. once the peer's reply has reached us), a
+ * connection that must break before that flush completes is retired and closed only when the flush completes or
+ * after {@link #WIREUP_GRACE_MILLIS}, {@link #connect} returns only once the handshake has completed, and
+ * {@link #close} first closes every endpoint and waits for the closes, then flushes the worker (replies to peers
+ * that connected a moment ago), and only then destroys the rkeys, the arena, the worker and the context.
+ *
  * <p>Thread-safe.
  */
 public final class UcxTransport implements AutoCloseable {
@@ -69,6 +82,12 @@ public final class UcxTransport implements AutoCloseable {
     private static final int IDLE_SPINS = 4096;
     /** Wakes a sleeping worker now and then: timers (keepalive) run inside progress(), and it bounds any lost wake-up. */
     private static final long TICK_MILLIS = 100;
+    /** How long {@link #connect(String, ArenaDescriptor)} waits for the wire-up handshake by default. */
+    public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
+    /** The longest a retired endpoint waits for its wire-up to finish before it is closed anyway. */
+    static final long WIREUP_GRACE_MILLIS = 10_000;
+    /** At close: the longest to wait for endpoint closes, and then for the worker flush. */
+    private static final long CLOSE_GRACE_MILLIS = 5_000;
 
     private final String name;
     private final KvBlockLayout layout;
@@ -97,7 +116,8 @@ public final class UcxTransport implements AutoCloseable {
     private RegisteredMemory arena;
     private String endpointInfo;
     private final Map<String, Peer> peers = new HashMap<>();
-    private final List<Retired> retired = new ArrayList<>();
+    /** Connections whose endpoint is to be closed, or whose close has not completed yet. */
+    private final List<Connection> retired = new ArrayList<>();
     /** Migrations started and not yet finished; while any, the progress thread never sleeps. */
     private int activeMigrations;
     /** Whether endpoints are created in peer-error-handling mode; cleared when the transports cannot do it. */
@@ -170,22 +190,66 @@ public final class UcxTransport implements AutoCloseable {
     }
 
     /**
-     * Creates the endpoint to a peer and unpacks its rkey. The layouts must already have been checked. Replaces
-     * an existing connection with the same id.
-     *
-     * @throws PeerUnavailableException when UCX refuses the peer's address or rkey
+     * Same as {@link #connect(String, ArenaDescriptor, Duration)} with {@link #DEFAULT_CONNECT_TIMEOUT}.
      */
     public void connect(String peerId, ArenaDescriptor remote) {
+        connect(peerId, remote, DEFAULT_CONNECT_TIMEOUT);
+    }
+
+    /**
+     * Creates the endpoint to a peer, unpacks its rkey and waits until UCX's wire-up handshake with the peer has
+     * completed. The layouts must already have been checked. Replaces an existing connection with the same id.
+     *
+     * @throws PeerUnavailableException when UCX refuses the peer's address or rkey, the handshake fails, or the
+     *         peer does not answer within {@code timeout}; the peer is then not connected
+     */
+    public void connect(String peerId, ArenaDescriptor remote, Duration timeout) {
         remotes.put(peerId, remote);
-        call(() -> {
-            Peer old = peers.remove(peerId);
-            if (old != null) {
-                old.breakConnection("replaced by a new connection");
+        Opened opened;
+        try {
+            opened = call(() -> {
+                Peer old = peers.remove(peerId);
+                if (old != null) {
+                    old.breakConnection("replaced by a new connection");
+                }
+                Peer p = new Peer(peerId, remote);
+                peers.put(peerId, p);
+                p.open();
+                return new Opened(p, p.conn.wired);
+            });
+        } catch (RuntimeException e) {
+            forget(peerId, remote, null);
+            if (e instanceof KvTransferException) {
+                throw e;
             }
-            Peer p = new Peer(peerId, remote);
-            peers.put(peerId, p);
-            p.open();
-            return null;
+            throw new PeerUnavailableException(peerId, "UCX refused the peer: " + e.getMessage());
+        }
+        Peer peer = opened.peer();
+        try {
+            opened.wired().get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            forget(peerId, remote, peer);
+            throw new KvTransferException("interrupted while connecting to " + peerId, e);
+        } catch (java.util.concurrent.TimeoutException e) {
+            forget(peerId, remote, peer);
+            throw new PeerUnavailableException(peerId, "no answer to the UCX wire-up within " + timeout.toMillis()
+                    + " ms");
+        } catch (ExecutionException e) {
+            forget(peerId, remote, peer);
+            throw new PeerUnavailableException(peerId, "UCX wire-up failed: " + e.getCause().getMessage());
+        }
+    }
+
+    /** After a failed connect: drops the peer, unless a newer connect has replaced it. */
+    private void forget(String peerId, ArenaDescriptor remote, Peer peer) {
+        remotes.remove(peerId, remote);
+        submit(() -> {
+            Peer p = peers.get(peerId);
+            if (p != null && p.remote == remote && (peer == null || p == peer)) {
+                peers.remove(peerId);
+                p.breakConnection("connect failed");
+            }
         });
     }
 
@@ -298,11 +362,22 @@ public final class UcxTransport implements AutoCloseable {
             LOG.log(System.Logger.Level.ERROR, "UCX progress thread " + name + " died", e);
         } finally {
             closing = true;
+            shutdown();
+            stopped.complete(null);
+        }
+    }
+
+    /**
+     * Tears everything down in the order UCX 1.13 survives: fail the migrations and close every endpoint (each
+     * once its wire-up is done), progress until the closes complete, flush the worker so that no wire-up reply
+     * to a peer is still queued, then destroy rkeys, arena, worker and context.
+     */
+    private void shutdown() {
+        try {
             for (Peer p : new ArrayList<>(peers.values())) {
                 p.breakConnection("transport closed");
             }
             peers.clear();
-            drainRetired(true);
             Runnable t;
             while ((t = tasks.poll()) != null) {
                 try {
@@ -311,8 +386,69 @@ public final class UcxTransport implements AutoCloseable {
                     // a task submitted during shutdown
                 }
             }
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_GRACE_MILLIS);
+            drainRetired(false);
+            while (!retired.isEmpty() && System.nanoTime() - deadline < 0) {
+                progressOnce();
+                drainRetired(false);
+            }
+            if (!retired.isEmpty()) {
+                LOG.log(System.Logger.Level.WARNING, "UCX transport " + name + ": " + retired.size()
+                        + " endpoint(s) not closed after " + CLOSE_GRACE_MILLIS + " ms; closing anyway");
+                drainRetired(true);
+                for (int i = 0; i < 1000 && retired.stream().anyMatch(r -> !r.closed()); i++) {
+                    progressOnce();
+                }
+            }
+            quiesceWorker();
+        } catch (Throwable e) {
+            LOG.log(System.Logger.Level.ERROR, "UCX transport " + name + ": error while closing", e);
+        } finally {
+            for (Connection c : retired) {
+                c.destroyRkey();
+            }
+            retired.clear();
             releaseNative();
-            stopped.complete(null);
+        }
+    }
+
+    /**
+     * Flushes the worker, i.e. every endpoint of it including those UCX created for peers that connected to us,
+     * so that a wire-up reply still queued to such a peer is sent (or fails) before the worker is destroyed.
+     */
+    private void quiesceWorker() {
+        boolean[] done = {false};
+        UcpRequest flush;
+        try {
+            flush = worker.flushNonBlocking(new UcxCallback() {
+                @Override
+                public void onSuccess(UcpRequest request) {
+                    done[0] = true;
+                }
+
+                @Override
+                public void onError(int status, String message) {
+                    done[0] = true;
+                }
+            });
+        } catch (RuntimeException e) {
+            return; // flush failed at once: nothing left to wait for
+        }
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_GRACE_MILLIS);
+        while (!done[0] && !flush.isCompleted() && System.nanoTime() - deadline < 0) {
+            progressOnce();
+        }
+        if (!done[0] && !flush.isCompleted()) {
+            LOG.log(System.Logger.Level.WARNING, "UCX transport " + name + ": worker flush did not complete in "
+                    + CLOSE_GRACE_MILLIS + " ms");
+        }
+    }
+
+    private void progressOnce() {
+        try {
+            worker.progress();
+        } catch (Exception e) {
+            throw new KvTransferException("UCX progress failed: " + e.getMessage(), e);
         }
     }
 
@@ -353,7 +489,8 @@ public final class UcxTransport implements AutoCloseable {
         try {
             UcpEndpoint self = worker.newEndpoint(new UcpEndpointParams().setUcpAddress(worker.getAddress())
                     .setPeerErrorHandlingMode());
-            retired.add(new Retired(self.closeNonBlockingForce(), null));
+            // Over TCP this starts a wire-up with ourselves: retire it, so that it is closed once that is done.
+            retire(new Connection(self));
             return true;
         } catch (UcxException e) {
             LOG.log(System.Logger.Level.INFO, "UCX transports of " + name + " cannot detect peer failure ("
@@ -367,6 +504,8 @@ public final class UcxTransport implements AutoCloseable {
             signalWorker = null;
         }
         if (memory != null) {
+            // Peers' GETs of the arena are served by this worker (TCP) or map it (shared memory); by now every
+            // endpoint is closed and the worker flushed, and the arena goes away with the engine anyway.
             memory.deregister();
             memory = null;
         }
@@ -390,7 +529,7 @@ public final class UcxTransport implements AutoCloseable {
             return;
         }
         try {
-            if (p.endpoint == null) {
+            if (p.conn == null) {
                 p.open();
             }
         } catch (RuntimeException e) {
@@ -432,7 +571,7 @@ public final class UcxTransport implements AutoCloseable {
                 }
             };
             try {
-                p.endpoint.getNonBlocking(remoteBase + r.remoteOffset(), p.rkey, localBase + r.localOffset(),
+                p.conn.ep.getNonBlocking(remoteBase + r.remoteOffset(), p.conn.rkey, localBase + r.localOffset(),
                         r.bytes(), cb);
             } catch (RuntimeException e) {
                 cb.onError(-1, String.valueOf(e.getMessage()));
@@ -441,14 +580,33 @@ public final class UcxTransport implements AutoCloseable {
         }
     }
 
-    private void drainRetired(boolean all) {
-        for (var it = retired.iterator(); it.hasNext(); ) {
-            Retired r = it.next();
-            if (all || r.closeRequest == null || r.closeRequest.isCompleted()) {
-                if (r.rkey != null) {
-                    r.rkey.close();
+    /** Retires a connection: it is closed once its wire-up is done or its grace is over ({@link #drainRetired}). */
+    private void retire(Connection c) {
+        c.retireDeadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(WIREUP_GRACE_MILLIS);
+        retired.add(c);
+        drainRetired(false);
+    }
+
+    /**
+     * Closes retired endpoints whose wire-up is done (all of them when {@code force}, or once their grace is over)
+     * and destroys the rkey of each whose close has completed.
+     */
+    private void drainRetired(boolean force) {
+        long now = System.nanoTime();
+        for (int i = 0; i < retired.size(); ) {
+            Connection c = retired.get(i);
+            if (!c.closeStarted && (force || c.wireupDone || now - c.retireDeadline >= 0)) {
+                if (!c.wireupDone) {
+                    LOG.log(System.Logger.Level.WARNING, "UCX transport " + name
+                            + ": closing an endpoint whose wire-up has not completed");
                 }
-                it.remove();
+                c.startClose();
+            }
+            if (c.closed()) {
+                c.destroyRkey();
+                retired.remove(i);
+            } else {
+                i++;
             }
         }
     }
@@ -511,8 +669,75 @@ public final class UcxTransport implements AutoCloseable {
     private record Arena(long address, long size, MemorySegment segment) implements RegisteredMemory {
     }
 
-    /** An endpoint's rkey is destroyed only once its forced close has completed. */
-    private record Retired(UcpRequest closeRequest, UcpRemoteKey rkey) {
+    private record Opened(Peer peer, CompletableFuture<Void> wired) {
+    }
+
+    /**
+     * One UCX endpoint and the peer's rkey unpacked on it. Progress thread only. The endpoint is flushed as soon
+     * as it is created: that flush completes once UCX's wire-up with the peer is done, and only then may the
+     * endpoint be closed (see the class comment); the rkey is destroyed only once the close has completed.
+     */
+    private final class Connection {
+        final UcpEndpoint ep;
+        UcpRemoteKey rkey;
+        /** Completes when the wire-up is done, exceptionally when it fails. */
+        final CompletableFuture<Void> wired = new CompletableFuture<>();
+        boolean wireupDone;
+        boolean closeStarted;
+        UcpRequest closeRequest;
+        long retireDeadline;
+
+        Connection(UcpEndpoint ep) {
+            this.ep = ep;
+            try {
+                ep.flushNonBlocking(new UcxCallback() {
+                    @Override
+                    public void onSuccess(UcpRequest request) {
+                        wireupDone = true;
+                        completer.execute(() -> wired.complete(null));
+                    }
+
+                    @Override
+                    public void onError(int status, String message) {
+                        wireupFailed(message + " (ucs_status " + status + ")");
+                    }
+                });
+            } catch (RuntimeException e) {
+                wireupFailed(String.valueOf(e.getMessage()));
+            }
+        }
+
+        private void wireupFailed(String message) {
+            if (wireupDone) {
+                return;
+            }
+            wireupDone = true;
+            completer.execute(() -> wired.completeExceptionally(new KvTransferException(message)));
+        }
+
+        void startClose() {
+            closeStarted = true;
+            try {
+                closeRequest = ep.closeNonBlockingForce();
+            } catch (RuntimeException e) {
+                closeRequest = null;
+            }
+        }
+
+        boolean closed() {
+            return closeStarted && (closeRequest == null || closeRequest.isCompleted());
+        }
+
+        void destroyRkey() {
+            if (rkey != null) {
+                try {
+                    rkey.close();
+                } catch (RuntimeException e) {
+                    LOG.log(System.Logger.Level.WARNING, "UCX transport " + name + ": cannot destroy an rkey", e);
+                }
+                rkey = null;
+            }
+        }
     }
 
     /** A connected peer. Progress thread only. */
@@ -520,8 +745,8 @@ public final class UcxTransport implements AutoCloseable {
         final String id;
         final ArenaDescriptor remote;
         final Set<Migration> migrations = new LinkedHashSet<>();
-        UcpEndpoint endpoint;
-        UcpRemoteKey rkey;
+        /** The current connection; null after a failure until the next read reconnects. */
+        Connection conn;
 
         Peer(String id, ArenaDescriptor remote) {
             this.id = id;
@@ -530,13 +755,23 @@ public final class UcxTransport implements AutoCloseable {
 
         void open() {
             UcpEndpoint ep = newEndpoint();
+            Connection c = new Connection(ep);
             try {
-                rkey = ep.unpackRemoteKey(direct(remote.rkey()));
+                c.rkey = ep.unpackRemoteKey(direct(remote.rkey()));
             } catch (RuntimeException e) {
-                retired.add(new Retired(ep.closeNonBlockingForce(), null));
+                retire(c);
                 throw e;
             }
-            endpoint = ep;
+            conn = c;
+            c.wired.whenComplete((ok, error) -> {
+                if (error != null) {
+                    submit(() -> {
+                        if (conn == c) {
+                            breakConnection("UCX wire-up failed: " + error.getMessage());
+                        }
+                    });
+                }
+            });
         }
 
         private UcpEndpoint newEndpoint() {
@@ -555,31 +790,23 @@ public final class UcxTransport implements AutoCloseable {
         }
 
         void onEndpointError(UcpEndpoint failed, int status, String message) {
-            if (failed != endpoint) {
+            if (conn == null || failed != conn.ep) {
                 return; // an endpoint already torn down
             }
             LOG.log(System.Logger.Level.WARNING, "UCX endpoint to " + id + " failed: " + message);
             breakConnection("connection failed: " + message + " (ucs_status " + status + ")");
         }
 
-        /** Fails the migrations in flight and closes the endpoint; the next read re-creates it. */
+        /** Fails the migrations in flight and retires the connection; the next read re-creates it. */
         void breakConnection(String reason) {
-            UcpEndpoint ep = endpoint;
-            UcpRemoteKey key = rkey;
-            endpoint = null;
-            rkey = null;
+            Connection c = conn;
+            conn = null;
             for (Migration m : new ArrayList<>(migrations)) {
                 m.fail(new PeerUnavailableException(id, reason));
             }
             migrations.clear();
-            if (ep != null) {
-                UcpRequest req;
-                try {
-                    req = ep.closeNonBlockingForce();
-                } catch (RuntimeException e) {
-                    req = null;
-                }
-                retired.add(new Retired(req, key));
+            if (c != null) {
+                retire(c);
             }
         }
     }

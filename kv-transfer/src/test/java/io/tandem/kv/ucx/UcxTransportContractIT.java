@@ -145,4 +145,38 @@ abstract class UcxTransportContractIT {
         reader.read("owner", new int[] {2}, new int[] {3}, TIMEOUT).get(30, TimeUnit.SECONDS);
         assertBlock(reader.arena().segment(), 3, 2);
     }
+
+    /**
+     * Connecting and closing at once, many times: UCX 1.13 aborts the process when a worker purges a wire-up
+     * reply it has not sent yet (the reader's side vanished, or the owner's worker is destroyed), so connect
+     * must wait for the handshake and close must not destroy anything while one is pending.
+     */
+    @Test
+    void connectThenCloseAtOnce_repeatedly_neverCrashes() {
+        for (int i = 0; i < 25; i++) {
+            UcxTransport o = UcxTransport.start("o" + i, 4 * LAYOUT.blockBytes(), LAYOUT, ucxConfig(), 1 << 20);
+            UcxTransport r = UcxTransport.start("r" + i, 4 * LAYOUT.blockBytes(), LAYOUT, ucxConfig(), 1 << 20);
+            r.connect("o", EndpointInfoCodec.decode(o.endpointInfo()));
+            if (i % 2 == 0) {
+                r.close();
+                o.close();
+            } else {
+                o.close();
+                r.close();
+            }
+        }
+    }
+
+    @Test
+    void connect_toAClosedPeer_failsWithoutKillingTheProcess() {
+        UcxTransport gone = UcxTransport.start("gone", 4 * LAYOUT.blockBytes(), LAYOUT, ucxConfig(), 1 << 20);
+        ArenaDescriptor info = EndpointInfoCodec.decode(gone.endpointInfo());
+        gone.close();
+        assertThatThrownBy(() -> reader.connect("gone", info, Duration.ofSeconds(5)))
+                .isInstanceOf(PeerUnavailableException.class).hasMessageContaining("gone");
+        assertThat(reader.isConnected("gone")).isFalse();
+        // the transport is still usable
+        assertThatThrownBy(() -> reader.read("gone", new int[] {0}, new int[] {0}, TIMEOUT))
+                .isInstanceOf(PeerUnavailableException.class);
+    }
 }
