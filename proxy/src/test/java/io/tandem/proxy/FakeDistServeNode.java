@@ -94,7 +94,10 @@ final class FakeDistServeNode implements AutoCloseable {
             return;
         }
         if (role == Role.PREFILL) {
-            HttpResponse<InputStream> r = forward(path, body);
+            // The hybrid agent behind refuses to keep blocks (409: that is the prefill role's job): ask it to compute.
+            ObjectNode compute = req.deepCopy();
+            compute.remove(List.of("with_cache", "preserve_cache"));
+            HttpResponse<InputStream> r = forward(path, JSON.writeValueAsBytes(compute));
             ObjectNode answer = (ObjectNode) JSON.readTree(r.body());
             answer.putPOJO("cache_block_ids", BLOCKS);
             answer.putPOJO("remote_token_ids", List.of(FIRST_TOKEN));
