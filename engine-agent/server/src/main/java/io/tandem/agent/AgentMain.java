@@ -27,8 +27,18 @@ import picocli.CommandLine.Option;
 public final class AgentMain implements Callable<Integer> {
     @Option(names = {"-m", "--model"}, description = "GGUF file. Default: the generated small Q8_0 model.")
     Path model;
-    @Option(names = "--role", description = "hybrid (prefill and decode on this node). Default: hybrid")
+    @Option(names = "--role", description = "hybrid, prefill or decode (DistServe). Default: hybrid")
     String role;
+    @Option(names = "--cluster-token", description = "Secret for /distserve/* and migration requests "
+            + "(Bearer or X-Tandem-Cluster-Token). Without it they are accepted from loopback callers only.")
+    String clusterToken;
+    @Option(names = "--engine-id", description = "This engine's DistServe id (the URL the proxy uses). "
+            + "Default: http://HOST:PORT")
+    String engineId;
+    @Option(names = "--cache-lease", description = "How long prefill KV blocks wait for the decode side. Default: 60s")
+    String cacheLease;
+    @Option(names = "--migration-timeout", description = "Longest KV pull on the decode side. Default: 10s")
+    String migrationTimeout;
     @Option(names = "--port", description = "HTTP port. Default: 23333")
     Integer port;
     @Option(names = "--host", description = "Address to bind. Default: 0.0.0.0")
@@ -69,6 +79,10 @@ public final class AgentMain implements Callable<Integer> {
         Map<String, Object> p = new LinkedHashMap<>();
         put(p, "tandem.agent.model", model == null ? null : model.toString());
         put(p, "tandem.agent.role", role);
+        put(p, "tandem.agent.cluster-token", clusterToken);
+        put(p, "tandem.agent.engine-id", engineId);
+        put(p, "tandem.agent.cache-lease", cacheLease);
+        put(p, "tandem.agent.migration-timeout", migrationTimeout);
         put(p, "micronaut.server.port", port);
         put(p, "micronaut.server.host", host);
         put(p, "tandem.agent.model-name", modelName);

@@ -3,9 +3,20 @@ package io.tandem.agent.api;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import java.util.List;
 
-/** The non-streaming chat answer ({@code object: chat.completion}). */
+/**
+ * The non-streaming chat answer ({@code object: chat.completion}).
+ *
+ * @param cacheBlockIds  and {@code remoteTokenIds}: LMDeploy's DistServe fields on a prefill agent's answer (see
+ *                       {@link Completion})
+ */
 public record ChatCompletion(String id, String object, long created, String model, List<Choice> choices,
-                             Usage usage, List<Integer> promptTokenIds) {
+                             Usage usage, List<Integer> promptTokenIds, List<Integer> cacheBlockIds,
+                             List<Integer> remoteTokenIds) {
+
+    public ChatCompletion(String id, String object, long created, String model, List<Choice> choices, Usage usage,
+                          List<Integer> promptTokenIds) {
+        this(id, object, created, model, choices, usage, promptTokenIds, null, null);
+    }
 
     /**
      * @param tokenIds generated ids, with {@code return_token_ids}

@@ -10,7 +10,9 @@ import java.util.Map;
  * top_k, min_p, repetition_penalty, min_new_tokens, ignore_eos, skip_special_tokens, session_id,
  * return_token_ids, enable_thinking, ...). Fields whose wire type is a union (messages: string or list; stop:
  * string or list) are kept as {@link JsonNode} and interpreted by the service, so that a wrong shape answers 400
- * naming the field rather than a generic parse error. Unset fields are null and take the documented default.
+ * naming the field rather than a generic parse error. DistServe adds {@code with_cache}/{@code preserve_cache}
+ * (prefill: keep the KV blocks for a decode agent) and {@code migration_request} (decode: pull them), which
+ * only cluster members may send. Unset fields are null and take the documented default.
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record ChatCompletionRequest(
@@ -49,7 +51,10 @@ public record ChatCompletionRequest(
         Map<String, Object> logitBias,
         String reasoningEffort,
         Boolean spacesBetweenSpecialTokens,
-        String user) {
+        String user,
+        Boolean withCache,
+        Boolean preserveCache,
+        JsonNode migrationRequest) {
 
     /** {@code stream_options}: {@code include_usage} adds a last chunk with the usage and no choices. */
     @JsonIgnoreProperties(ignoreUnknown = true)

@@ -7,7 +7,9 @@ import java.util.List;
 /**
  * {@code POST /v1/completions}, as LMDeploy's api_server takes it. {@code prompt} is a string, a list of strings,
  * a list of token ids or a list of such lists; each prompt yields {@code n} choices, numbered prompt-major.
- * {@code logprobs} is the legacy integer (top alternatives per token).
+ * {@code logprobs} is the legacy integer (top alternatives per token). DistServe adds {@code with_cache}/
+ * {@code preserve_cache} (prefill: keep the KV blocks for a decode agent) and {@code migration_request} (decode:
+ * pull them), which only cluster members may send.
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record CompletionRequest(
@@ -39,5 +41,8 @@ public record CompletionRequest(
         Boolean returnTokenIds,
         Boolean includeStopStrInOutput,
         Boolean spacesBetweenSpecialTokens,
-        String user) {
+        String user,
+        Boolean withCache,
+        Boolean preserveCache,
+        JsonNode migrationRequest) {
 }

@@ -13,7 +13,8 @@ import java.util.Locale;
  * default is listed in docs/configuration.md.
  *
  * @param model           GGUF file to serve; empty = the generated default model
- * @param role            engine role: hybrid (prefill and decode on this node); prefill/decode come with migration
+ * @param role            engine role: hybrid (prefill and decode on this node), prefill or decode (DistServe:
+ *                        the KV arena is allocated and registered by UCX, and /distserve/* moves it)
  * @param modelName       name served in /v1/models and expected in {@code model}; empty = the GGUF's general.name
  * @param apiKeys         accepted bearer keys; empty = no authentication
  * @param adminKey        bearer key for /sleep, /wakeup, /update_weights, /terminate; empty = those need an API key
@@ -30,6 +31,15 @@ import java.util.Locale;
  * @param reasoningParser how to split {@code <think>...</think>} into reasoning_content: auto (when the vocabulary
  *                        has both tokens) or none
  * @param defaultMaxTokens completion length when a request gives no max_tokens (capped by the context)
+ * @param clusterToken    the secret of the cluster: /distserve/*, {@code migration_request} and
+ *                        {@code with_cache}/{@code preserve_cache} need it ({@code Authorization: Bearer T} or
+ *                        {@code X-Tandem-Cluster-Token: T}); empty = they are accepted from loopback callers only
+ * @param engineId        this engine's id in DistServe (the URL the proxy knows it by, LMDeploy's engine id);
+ *                        empty = {@code http://HOST:PORT} of the HTTP server (127.0.0.1 when bound to all addresses)
+ * @param cacheLease      how long a prefill session's KV blocks are held for the decode side to pull
+ * @param migrationTimeout how long a decode-side pull may take before the request fails with 504
+ * @param kvZmqBind       where the KV control channel (ZeroMQ) binds; {@code *} as the port picks a free one.
+ *                        Peers on other hosts need a routable address here
  */
 @ConfigurationProperties("tandem.agent")
 public record AgentConfig(
@@ -48,14 +58,28 @@ public record AgentConfig(
         @Bindable(defaultValue = "0") int maxModelLen,
         @Bindable(defaultValue = "30s") Duration shutdownGrace,
         @Bindable(defaultValue = "auto") String reasoningParser,
-        @Bindable(defaultValue = "256") int defaultMaxTokens) {
+        @Bindable(defaultValue = "256") int defaultMaxTokens,
+        @Bindable(defaultValue = "") String clusterToken,
+        @Bindable(defaultValue = "") String engineId,
+        @Bindable(defaultValue = "60s") Duration cacheLease,
+        @Bindable(defaultValue = "10s") Duration migrationTimeout,
+        @Bindable(defaultValue = "tcp://127.0.0.1:*") String kvZmqBind) {
 
     public AgentConfig {
         apiKeys = apiKeys == null ? List.of() : apiKeys.stream().map(String::strip).filter(k -> !k.isEmpty()).toList();
-        role = role == null ? "hybrid" : role.toLowerCase(Locale.ROOT);
-        if (!role.equals("hybrid")) {
-            throw new IllegalArgumentException("tandem.agent.role: " + role
-                    + " (expected: hybrid; prefill and decode roles need KV migration, not in this build)");
+        role = role == null ? "hybrid" : role.strip().toLowerCase(Locale.ROOT);
+        EngineRole.parse(role); // fails naming the key
+        clusterToken = clusterToken == null ? "" : clusterToken.strip();
+        engineId = engineId == null ? "" : engineId.strip();
+        if (cacheLease == null || cacheLease.isNegative() || cacheLease.isZero()) {
+            throw new IllegalArgumentException("tandem.agent.cache-lease: " + cacheLease + " (expected: > 0)");
+        }
+        if (migrationTimeout == null || migrationTimeout.isNegative() || migrationTimeout.isZero()) {
+            throw new IllegalArgumentException("tandem.agent.migration-timeout: " + migrationTimeout
+                    + " (expected: > 0)");
+        }
+        if (kvZmqBind == null || kvZmqBind.isBlank()) {
+            kvZmqBind = "tcp://127.0.0.1:*";
         }
         if (kvBlocks < 0) {
             throw new IllegalArgumentException("tandem.agent.kv-blocks: " + kvBlocks + " (expected: >= 0)");
@@ -69,6 +93,15 @@ public record AgentConfig(
         if (shutdownGrace == null || shutdownGrace.isNegative()) {
             throw new IllegalArgumentException("tandem.agent.shutdown-grace: " + shutdownGrace + " (expected: >= 0)");
         }
+    }
+
+    /** The role as LMDeploy's EngineRole. */
+    public EngineRole engineRole() {
+        return EngineRole.parse(role);
+    }
+
+    public boolean hasClusterToken() {
+        return !clusterToken.isEmpty();
     }
 
     public boolean authEnabled() {

@@ -1,5 +1,6 @@
 package io.tandem.agent.http;
 
+import io.micronaut.http.HttpRequest;
 import io.micronaut.http.HttpResponse;
 import io.micronaut.http.MediaType;
 import io.micronaut.http.MutableHttpResponse;
@@ -13,6 +14,7 @@ import io.tandem.agent.api.ChatCompletion;
 import io.tandem.agent.api.ChatCompletionChunk;
 import io.tandem.agent.api.ChatCompletionRequest;
 import io.tandem.agent.api.Usage;
+import io.tandem.agent.distserve.DistServeService;
 import io.tandem.agent.errors.BadParameterException;
 import io.tandem.agent.service.GenerationEvent;
 import io.tandem.agent.service.GenerationService;
@@ -28,6 +30,7 @@ import io.tandem.engine.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
@@ -36,6 +39,11 @@ import reactor.core.publisher.Mono;
  * tokenizing are CPU work; generation itself is asynchronous and the answer (a single JSON body, or an SSE stream
  * ending with {@code data: [DONE]}) is produced reactively from the engine's events, so no thread waits on it.
  * Cancelling the response (client disconnect) aborts the engine requests.
+ *
+ * <p>DistServe: on a prefill agent, {@code with_cache}/{@code preserve_cache} keep the request's KV blocks and
+ * the answer adds {@code cache_block_ids} and {@code remote_token_ids} (its id is the session id, as LMDeploy's);
+ * on a decode agent, {@code migration_request} pulls those blocks instead of prefilling, and a streamed answer
+ * starts only once they have arrived, so that a failed pull answers 502/504. See {@link DistServeService}.
  */
 @Controller
 @ExecuteOn(TaskExecutors.BLOCKING)
@@ -45,21 +53,24 @@ public class ChatController {
     private final RequestMapper mapper;
     private final GenerationService generation;
     private final StructuredOutput structured;
+    private final DistServeService dist;
     private final Json json;
 
-    public ChatController(RequestMapper mapper, GenerationService generation, StructuredOutput structured, Json json) {
+    public ChatController(RequestMapper mapper, GenerationService generation, StructuredOutput structured,
+                          DistServeService dist, Json json) {
         this.mapper = mapper;
         this.generation = generation;
         this.structured = structured;
+        this.dist = dist;
         this.json = json;
     }
 
     @Post(uri = "/v1/chat/completions", consumes = MediaType.ALL, produces = {MediaType.APPLICATION_JSON, MediaType.TEXT_EVENT_STREAM})
-    public Mono<MutableHttpResponse<?>> chat(@Body String body) {
-        return chat(json.read(body, ChatCompletionRequest.class));
+    public Mono<MutableHttpResponse<?>> chat(@Body String body, HttpRequest<?> http) {
+        return chat(json.read(body, ChatCompletionRequest.class), http);
     }
 
-    Mono<MutableHttpResponse<?>> chat(ChatCompletionRequest req) {
+    Mono<MutableHttpResponse<?>> chat(ChatCompletionRequest req, HttpRequest<?> http) {
         mapper.checkModel(req.model());
         int n = req.n() == null ? 1 : req.n();
         if (n < 1 || n > MAX_N) {
@@ -82,12 +93,28 @@ public class ChatController {
                 req.stop(), req.stopTokenIds(), req.ignoreEos(),
                 req.minNewTokens() != null ? req.minNewTokens() : req.minTokens(), maxTokens, maxParam, logprobs,
                 req.skipSpecialTokens()), prompt.ids().length);
-        String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
+        boolean stream = Boolean.TRUE.equals(req.stream());
+        DistServeService.Prefill prefill = dist.prefill(http, req.withCache(), req.preserveCache(), req.sessionId(),
+                n, stream);
+        DistServeService.Migration migration = dist.migration(http, req.migrationRequest(), prompt.ids(), n);
+        if (prefill != null && migration != null) {
+            throw new BadParameterException("migration_request: cannot be combined with preserve_cache/with_cache",
+                    "migration_request");
+        }
+        // LMDeploy's id is the session id; its proxy reads a prefill's session back from it.
+        String id = prefill != null ? Long.toString(prefill.sessionId())
+                : "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         List<GenerationRequest> requests = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
             // n > 1: independent requests; a fixed seed is offset per choice so the choices differ.
             SamplingParams p = params.seed() != null && i > 0 ? params.toBuilder().seed(params.seed() + i).build() : params;
-            GenerationRequest r = GenerationRequest.of(id + "-" + i, prompt.ids(), p);
+            GenerationRequest r = GenerationRequest.of(prefill != null ? prefill.requestId() : id + "-" + i,
+                    prompt.ids(), p);
+            if (prefill != null) {
+                r = r.withKeepCache(true);
+            } else if (migration != null) {
+                r = r.withMigration(migration.prefill());
+            }
             LogitsMask mask = structured.mask(req.responseFormat());
             if (mask != null) {
                 r = r.withMask(mask);
@@ -102,11 +129,13 @@ public class ChatController {
         for (int i = 0; i < n; i++) {
             states.add(new ChoiceState(mapper.reasoningSplitter(prompt.startsInReasoning())));
         }
-        Flux<GenerationEvent> events = generation.submit(requests, req.sessionId());
+        CompletableFuture<Void> started = migration != null && stream ? new CompletableFuture<>() : null;
+        Flux<GenerationEvent> events = generation.submit(requests,
+                prefill != null ? Long.valueOf(prefill.sessionId()) : req.sessionId(), started);
         Tokenizer tok = mapper.tokenizer();
         List<Integer> promptIds = returnIds ? ChoiceState.boxed(prompt.ids()) : null;
 
-        if (Boolean.TRUE.equals(req.stream())) {
+        if (stream) {
             boolean usage = req.streamOptions() != null && Boolean.TRUE.equals(req.streamOptions().includeUsage());
             List<Event<String>> head = new ArrayList<>();
             for (int i = 0; i < n; i++) {
@@ -120,7 +149,9 @@ public class ChatController {
                     .concatWith(Flux.defer(() -> usage ? Flux.just(event(new ChatCompletionChunk(id,
                             "chat.completion.chunk", created, model, List.of(), usage(states), null))) : Flux.empty()))
                     .concatWith(Flux.just(Event.of("[DONE]")));
-            return Mono.just(HttpResponse.ok(body).contentType(MediaType.TEXT_EVENT_STREAM_TYPE));
+            Mono<MutableHttpResponse<?>> response = Mono.just(HttpResponse.ok(body)
+                    .contentType(MediaType.TEXT_EVENT_STREAM_TYPE));
+            return started == null ? response : generation.started(started, requests, events).then(response);
         }
         return events.doOnNext(e -> accumulate(e, states)).then(Mono.fromSupplier(() -> {
             List<ChatCompletion.Choice> choices = new ArrayList<>(n);
@@ -137,8 +168,10 @@ public class ChatController {
                         s.splitter == null || s.reasoning.isEmpty() ? null : s.reasoning.toString(), null),
                         lp, r.finishReason().wireName(), r.stopReason(), returnIds ? ChoiceState.boxed(r.outputTokens()) : null));
             }
+            DistServeService.CacheInfo cache = prefill == null ? null : dist.cacheInfo(prefill);
             return HttpResponse.ok(new ChatCompletion(id, "chat.completion", created, model, choices, usage(states),
-                    promptIds));
+                    promptIds, cache == null ? null : cache.cacheBlockIds(),
+                    cache == null ? null : cache.remoteTokenIds()));
         }));
     }
 

@@ -1,5 +1,6 @@
 package io.tandem.agent.http;
 
+import io.micronaut.http.HttpRequest;
 import io.micronaut.http.HttpResponse;
 import io.micronaut.http.MediaType;
 import io.micronaut.http.MutableHttpResponse;
@@ -12,6 +13,7 @@ import io.micronaut.scheduling.annotation.ExecuteOn;
 import io.tandem.agent.api.Completion;
 import io.tandem.agent.api.CompletionRequest;
 import io.tandem.agent.api.Usage;
+import io.tandem.agent.distserve.DistServeService;
 import io.tandem.agent.errors.BadParameterException;
 import io.tandem.agent.service.GenerationEvent;
 import io.tandem.agent.service.GenerationService;
@@ -27,32 +29,35 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
  * {@code POST /v1/completions}: raw prompts (text or token ids, one or several), n choices each, legacy logprobs,
- * echo, SSE streaming. Same threading as {@link ChatController}.
+ * echo, SSE streaming. Same threading as {@link ChatController}; DistServe fields as there.
  */
 @Controller
 @ExecuteOn(TaskExecutors.BLOCKING)
 public class CompletionController {
     private final RequestMapper mapper;
     private final GenerationService generation;
+    private final DistServeService dist;
     private final Json json;
 
-    public CompletionController(RequestMapper mapper, GenerationService generation, Json json) {
+    public CompletionController(RequestMapper mapper, GenerationService generation, DistServeService dist, Json json) {
         this.mapper = mapper;
         this.generation = generation;
+        this.dist = dist;
         this.json = json;
     }
 
     @Post(uri = "/v1/completions", consumes = MediaType.ALL, produces = {MediaType.APPLICATION_JSON, MediaType.TEXT_EVENT_STREAM})
-    public Mono<MutableHttpResponse<?>> complete(@Body String body) {
-        return complete(json.read(body, CompletionRequest.class));
+    public Mono<MutableHttpResponse<?>> complete(@Body String body, HttpRequest<?> http) {
+        return complete(json.read(body, CompletionRequest.class), http);
     }
 
-    Mono<MutableHttpResponse<?>> complete(CompletionRequest req) {
+    Mono<MutableHttpResponse<?>> complete(CompletionRequest req, HttpRequest<?> http) {
         mapper.checkModel(req.model());
         int n = req.n() == null ? 1 : req.n();
         if (n < 1 || n > ChatController.MAX_N) {
@@ -69,7 +74,18 @@ public class CompletionController {
         List<int[]> prompts = mapper.completionPrompts(req.prompt());
         Integer maxTokens = req.maxCompletionTokens() != null ? req.maxCompletionTokens() : req.maxTokens();
         String maxParam = req.maxCompletionTokens() != null ? "max_completion_tokens" : "max_tokens";
-        String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
+        boolean stream = Boolean.TRUE.equals(req.stream());
+        DistServeService.Prefill prefill = dist.prefill(http, req.withCache(), req.preserveCache(), req.sessionId(),
+                prompts.size() * n, stream);
+        DistServeService.Migration migration = dist.migration(http, req.migrationRequest(), prompts.get(0),
+                prompts.size() * n);
+        if (prefill != null && migration != null) {
+            throw new BadParameterException("migration_request: cannot be combined with preserve_cache/with_cache",
+                    "migration_request");
+        }
+        // LMDeploy's id is the session id; its proxy reads a prefill's session back from it.
+        String id = prefill != null ? Long.toString(prefill.sessionId())
+                : "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         List<GenerationRequest> requests = new ArrayList<>();
         for (int p = 0; p < prompts.size(); p++) {
             SamplingParams params = mapper.sampling(new RequestMapper.Sampling(req.temperature(), req.topP(),
@@ -79,7 +95,14 @@ public class CompletionController {
                     null), prompts.get(p).length);
             for (int i = 0; i < n; i++) {
                 SamplingParams sp = params.seed() != null && i > 0 ? params.toBuilder().seed(params.seed() + i).build() : params;
-                requests.add(GenerationRequest.of(id + "-" + (p * n + i), prompts.get(p), sp));
+                GenerationRequest r = GenerationRequest.of(prefill != null ? prefill.requestId() : id + "-" + (p * n + i),
+                        prompts.get(p), sp);
+                if (prefill != null) {
+                    r = r.withKeepCache(true);
+                } else if (migration != null) {
+                    r = r.withMigration(migration.prefill());
+                }
+                requests.add(r);
             }
         }
         long created = System.currentTimeMillis() / 1000;
@@ -93,9 +116,11 @@ public class CompletionController {
         for (int i = 0; i < choices; i++) {
             states.add(new ChoiceState(null));
         }
-        Flux<GenerationEvent> events = generation.submit(requests, req.sessionId());
+        CompletableFuture<Void> started = migration != null && stream ? new CompletableFuture<>() : null;
+        Flux<GenerationEvent> events = generation.submit(requests,
+                prefill != null ? Long.valueOf(prefill.sessionId()) : req.sessionId(), started);
 
-        if (Boolean.TRUE.equals(req.stream())) {
+        if (stream) {
             boolean usage = req.streamOptions() != null && Boolean.TRUE.equals(req.streamOptions().includeUsage());
             List<Event<String>> head = new ArrayList<>();
             if (echo) {
@@ -128,7 +153,9 @@ public class CompletionController {
                     .concatWith(Flux.defer(() -> usage ? Flux.just(event(new Completion(id, "text_completion",
                             created, model, List.of(), usage(states, prompts)))) : Flux.empty()))
                     .concatWith(Flux.just(Event.of("[DONE]")));
-            return Mono.just(HttpResponse.ok(body).contentType(MediaType.TEXT_EVENT_STREAM_TYPE));
+            Mono<MutableHttpResponse<?>> response = Mono.just(HttpResponse.ok(body)
+                    .contentType(MediaType.TEXT_EVENT_STREAM_TYPE));
+            return started == null ? response : generation.started(started, requests, events).then(response);
         }
         return events.doOnNext(e -> {
             ChoiceState s = states.get(e.index());
@@ -150,7 +177,9 @@ public class CompletionController {
                         returnIds ? ChoiceState.boxed(promptIds) : null,
                         returnIds ? ChoiceState.boxed(r.outputTokens()) : null));
             }
-            return HttpResponse.ok(new Completion(id, "text_completion", created, model, out, usage(states, prompts)));
+            DistServeService.CacheInfo cache = prefill == null ? null : dist.cacheInfo(prefill);
+            return HttpResponse.ok(new Completion(id, "text_completion", created, model, out, usage(states, prompts),
+                    cache == null ? null : cache.cacheBlockIds(), cache == null ? null : cache.remoteTokenIds()));
         }));
     }
 

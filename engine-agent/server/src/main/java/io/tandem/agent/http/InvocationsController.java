@@ -31,13 +31,13 @@ public class InvocationsController {
     }
 
     @Post(uri = "/invocations", consumes = MediaType.ALL, produces = {MediaType.APPLICATION_JSON, MediaType.TEXT_EVENT_STREAM})
-    public Mono<MutableHttpResponse<?>> invoke(@Body String body) {
+    public Mono<MutableHttpResponse<?>> invoke(@Body String body, io.micronaut.http.HttpRequest<?> http) {
         JsonNode node = json.read(body, JsonNode.class);
         if (node.has("messages")) {
-            return chat.chat(json.mapper().convertValue(node, ChatCompletionRequest.class));
+            return chat.chat(json.mapper().convertValue(node, ChatCompletionRequest.class), http);
         }
         if (node.has("prompt")) {
-            return completions.complete(json.mapper().convertValue(node, CompletionRequest.class));
+            return completions.complete(json.mapper().convertValue(node, CompletionRequest.class), http);
         }
         throw new BadParameterException("body: expected 'messages' (chat) or 'prompt' (completion)", "messages");
     }

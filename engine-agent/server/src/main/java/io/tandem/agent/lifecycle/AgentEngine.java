@@ -1,10 +1,17 @@
 package io.tandem.agent.lifecycle;
 
 import io.micronaut.context.annotation.Context;
+import io.micronaut.context.annotation.Value;
 import io.tandem.agent.config.AgentConfig;
+import io.tandem.agent.config.EngineRole;
+import io.tandem.kv.KvBlockLayout;
+import io.tandem.kv.KvTransferConfig;
+import io.tandem.kv.KvTransferEngine;
 import io.tandem.engine.generator.ModelGenerator;
 import io.tandem.engine.generator.ModelSpec;
 import io.tandem.engine.kvcache.KvDtype;
+import io.tandem.engine.kvcache.KvLayout;
+import io.tandem.engine.kvcache.KvMemoryProvider;
 import io.tandem.engine.gguf.GgufFile;
 import io.tandem.engine.model.LoadedModel;
 import io.tandem.engine.model.ModelLoader;
@@ -31,6 +38,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * KV capacity) on stderr. The KV cache is sized from {@code kv-blocks}, or from {@code kv-memory} divided by the
  * bytes one block takes ({@code n_layers * 2 * n_kv_heads * block_size * head_dim * 4}, F32 cache).
  *
+ * <p>Prefill and decode agents (DistServe) also own a {@link KvTransferEngine}, created first: UCX allocates and
+ * registers the KV arena once, and the engine's cache lives in it ({@link UcxArenaMemory}), so that peers read
+ * blocks in place and pulled blocks land in place. Sleep keeps that registered memory: the engine only stops
+ * using it and takes it back, zeroed, on wake-up, so the endpoint info peers hold stays valid (at the cost of
+ * not returning the arena to the OS while asleep). Hybrid agents keep plain off-heap memory.
+ *
  * <p>Thread-safe: the engine is; {@link #draining} is a volatile flag read by the request filter.
  */
 @Context
@@ -41,12 +54,16 @@ public final class AgentEngine implements AutoCloseable {
 
     private final LoadedModel model;
     private final Engine engine;
+    private final EngineRole role;
+    private final String engineId;
+    private final KvTransferEngine kvTransfer; // null for hybrid
     private final String servedName;
     private final Instant started = Instant.now();
     private final AtomicBoolean draining = new AtomicBoolean();
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    public AgentEngine(AgentConfig config) {
+    public AgentEngine(AgentConfig config, @Value("${micronaut.server.host:}") String host,
+                       @Value("${micronaut.server.port:23333}") int port) {
         Path path = config.model().isBlank() ? defaultModel() : Path.of(config.model());
         PrintStream err = System.err;
         long t0 = System.nanoTime();
@@ -57,8 +74,34 @@ public final class AgentEngine implements AutoCloseable {
             EngineConfig ec = EngineConfig.defaults().withKvBlocks(blocks).withBlockSize(config.blockSize())
                     .withMaxBatchTokens(config.maxBatchTokens()).withMaxRunning(config.maxRunning())
                     .withMaxWaiting(config.maxWaiting()).withThreads(config.threads())
-                    .withMaxModelLen(config.maxModelLen());
-            this.engine = new Engine(m, ec);
+                    .withMaxModelLen(config.maxModelLen()).withCacheLease(config.cacheLease());
+            this.role = config.engineRole();
+            this.engineId = !config.engineId().isEmpty() ? config.engineId()
+                    : "http://" + (host == null || host.isBlank() || host.equals("0.0.0.0") || host.equals("::")
+                    ? "127.0.0.1" : host) + ":" + port;
+            KvTransferEngine kv = null;
+            Engine e;
+            if (role.migrates()) {
+                KvLayout layout = new KvLayout(KvDtype.F32, c.nLayers(), c.nKvHeads(), c.headDim(), config.blockSize());
+                kv = KvTransferEngine.create(KvTransferConfig.builder(engineId,
+                                KvBlockLayout.fromFields(layout.fields()), Math.multiplyExact((long) blocks, layout.blockBytes()))
+                        .zmqBindAddress(config.kvZmqBind()).readTimeout(config.migrationTimeout()).build());
+                try {
+                    e = new Engine(m, ec, new UcxArenaMemory(kv));
+                    if (!e.kvCache().layout().equals(layout)) {
+                        e.close();
+                        throw new IllegalStateException("engine KV layout " + e.kvCache().layout()
+                                + " differs from the registered one " + layout);
+                    }
+                } catch (RuntimeException ex) {
+                    kv.close();
+                    throw ex;
+                }
+            } else {
+                e = new Engine(m, ec);
+            }
+            this.engine = e;
+            this.kvTransfer = kv;
             this.model = m;
             this.servedName = config.modelName().isBlank() ? m.name() : config.modelName();
             err.printf(Locale.ROOT, "tandem agent: serving '%s' (%s, %s, %.1fM parameters, %s, %d layers, context %d); "
@@ -66,6 +109,11 @@ public final class AgentEngine implements AutoCloseable {
                     servedName, path, c.architecture().ggufName(), m.weights().parameterCount() / 1e6,
                     m.weightType(), c.nLayers(), engine.maxModelLen(), blocks, config.blockSize(),
                     engine.kvCache().capacityTokens(), (System.nanoTime() - t0) / 1e9);
+            if (kv != null) {
+                err.printf(Locale.ROOT, "tandem agent: role %s, engine id %s; KV arena registered with UCX "
+                                + "(%.1f MiB at 0x%x), control channel %s%n", role.wireName(), engineId,
+                        kv.arena().size() / 1048576.0, kv.arena().address(), kv.zmqAddress());
+            }
         } catch (RuntimeException e) {
             m.close();
             throw e;
@@ -115,6 +163,20 @@ public final class AgentEngine implements AutoCloseable {
         return engine;
     }
 
+    public EngineRole role() {
+        return role;
+    }
+
+    /** This engine's DistServe id: {@code tandem.agent.engine-id}, or http://HOST:PORT. */
+    public String engineId() {
+        return engineId;
+    }
+
+    /** The KV transfer engine of a prefill or decode agent; null for a hybrid one. */
+    public KvTransferEngine kvTransfer() {
+        return kvTransfer;
+    }
+
     public LoadedModel model() {
         return model;
     }
@@ -141,6 +203,9 @@ public final class AgentEngine implements AutoCloseable {
         draining.set(true);
         if (closed.compareAndSet(false, true)) {
             engine.shutdown(grace);
+            if (kvTransfer != null) {
+                kvTransfer.close(); // after the engine: it frees the arena the engine used
+            }
             model.close();
         }
     }
@@ -149,6 +214,41 @@ public final class AgentEngine implements AutoCloseable {
     @Override
     public void close() {
         drainAndClose(Duration.ZERO);
+    }
+
+    /**
+     * The engine's KV memory inside the UCX-registered arena. Allocation hands out (a zeroed prefix of) the same
+     * registered segment every time, including after a sleep; closing does nothing, since the arena belongs to
+     * the {@link KvTransferEngine} and is freed when that closes.
+     */
+    static final class UcxArenaMemory implements KvMemoryProvider {
+        private final KvTransferEngine kv;
+
+        UcxArenaMemory(KvTransferEngine kv) {
+            this.kv = kv;
+        }
+
+        @Override
+        public KvMemory allocate(long bytes) {
+            java.lang.foreign.MemorySegment arena = kv.arena().segment();
+            if (bytes > arena.byteSize()) {
+                throw new IllegalStateException("KV cache of " + bytes + " bytes does not fit the registered arena of "
+                        + arena.byteSize() + " bytes");
+            }
+            java.lang.foreign.MemorySegment seg = arena.asSlice(0, bytes);
+            seg.fill((byte) 0);
+            return new KvMemory() {
+                @Override
+                public java.lang.foreign.MemorySegment segment() {
+                    return seg;
+                }
+
+                @Override
+                public void close() {
+                    // registered memory stays with the transfer engine (see the class note of AgentEngine)
+                }
+            };
+        }
     }
 
     /** A text progress bar over the layers, redrawn in place with {@code \r}. */

@@ -42,6 +42,11 @@ public final class VllmMetrics {
     private final LongAdder finishedAbort = new LongAdder();
     private final LongAdder promptTokens = new LongAdder();
     private final LongAdder generationTokens = new LongAdder();
+    private static final double[] MIGRATION_BUCKETS = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+            0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0};
+    private final Histogram migration = new Histogram(MIGRATION_BUCKETS);
+    private final LongAdder migrationBytes = new LongAdder();
+    private final LongAdder migrationFailures = new LongAdder();
 
     public VllmMetrics(AgentEngine agent) {
         this.agent = agent;
@@ -49,6 +54,17 @@ public final class VllmMetrics {
 
     public void recordInterTokenLatency(double seconds) {
         itl.observe(seconds);
+    }
+
+    /** One KV pull of a decode agent that landed: its wall time and bytes. */
+    public void recordMigration(double seconds, long bytes) {
+        migration.observe(seconds);
+        migrationBytes.add(bytes);
+    }
+
+    /** One KV pull that failed (peer gone, timeout). */
+    public void recordMigrationFailure() {
+        migrationFailures.increment();
     }
 
     /** One finished request: its latencies (unless aborted) and token counts. */
@@ -87,6 +103,11 @@ public final class VllmMetrics {
         gauge(b, "vllm:gpu_cache_usage_perc", "KV cache usage, 1 = full (vLLM v0 name).", l, s.kvUsage());
         gauge(b, "tandem:kv_blocks_used", "KV blocks held by sequences and held caches.", l, s.kvBlocksUsed());
         gauge(b, "tandem:kv_blocks_total", "KV blocks in the arena.", l, s.kvBlocksTotal());
+        gauge(b, "tandem:kv_sessions_held", "Prefill sessions whose KV blocks wait for a decode agent.", l,
+                s.heldCaches());
+        counter(b, "tandem:kv_migration_bytes_total", "KV bytes pulled from prefill agents.", l, migrationBytes.sum());
+        counter(b, "tandem:kv_migration_failures_total", "KV pulls that failed (peer gone, timeout).", l,
+                migrationFailures.sum());
         counter(b, "vllm:prompt_tokens_total", "Prompt tokens of finished requests.", l, promptTokens.sum());
         counter(b, "vllm:generation_tokens_total", "Generated tokens of finished requests.", l, generationTokens.sum());
         counter(b, "vllm:num_preemptions_total", "Sequences preempted and recomputed.", l, s.preemptions());
@@ -100,6 +121,7 @@ public final class VllmMetrics {
         itl.write(b, "vllm:inter_token_latency_seconds", "Time between consecutive output tokens.", m);
         tpot.write(b, "vllm:time_per_output_token_seconds", "Mean time per output token of each request.", m);
         e2e.write(b, "vllm:e2e_request_latency_seconds", "End-to-end request latency.", m);
+        migration.write(b, "tandem:kv_migration_seconds", "Wall time of KV pulls from prefill agents.", m);
         return b.toString();
     }
 

@@ -1,0 +1,122 @@
+package io.tandem.kv;
+
+import java.time.Duration;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Configuration of one {@link KvTransferEngine}. Immutable; build with {@link #builder(String, KvBlockLayout, long)}.
+ *
+ * @param engineId this engine's id (its node URL in DistServe)
+ * @param layout the layout of one KV block; peers must have the same
+ * @param arenaBytes bytes of the KV arena to allocate (whole blocks are used)
+ * @param zmqBindAddress where the control channel's ROUTER binds; {@code tcp://127.0.0.1:*} picks a free port
+ * @param ucxConfig UCX settings for this engine's context only, keys without {@code UCX_} (e.g.
+ *        {@code TLS=tcp}, {@code NET_DEVICES=lo}); empty: the environment's {@code UCX_*} and UCX's defaults
+ * @param readTimeout a migration not finished after this fails with {@code TransferTimeoutException}
+ * @param maxReadBytes the largest single RDMA GET; longer contiguous runs are split so several are in flight
+ * @param pingInterval how often the control channel pings each peer
+ * @param peerDeadAfter silence after which a peer is declared dead and its reads fail
+ */
+public record KvTransferConfig(String engineId, KvBlockLayout layout, long arenaBytes, String zmqBindAddress,
+                               Map<String, String> ucxConfig, Duration readTimeout, long maxReadBytes,
+                               Duration pingInterval, Duration peerDeadAfter) {
+
+    public KvTransferConfig {
+        Objects.requireNonNull(engineId, "engineId");
+        Objects.requireNonNull(layout, "layout");
+        Objects.requireNonNull(zmqBindAddress, "zmqBindAddress");
+        ucxConfig = Map.copyOf(ucxConfig);
+        if (engineId.isBlank()) {
+            throw new IllegalArgumentException("engineId: blank (expected: the engine's id)");
+        }
+        if (arenaBytes < layout.blockBytes()) {
+            throw new IllegalArgumentException("arenaBytes: " + arenaBytes + " (expected: >= blockBytes "
+                    + layout.blockBytes() + ")");
+        }
+        checkPositive("readTimeout", readTimeout);
+        checkPositive("pingInterval", pingInterval);
+        checkPositive("peerDeadAfter", peerDeadAfter);
+        if (peerDeadAfter.compareTo(pingInterval) <= 0) {
+            throw new IllegalArgumentException("peerDeadAfter: " + peerDeadAfter + " (expected: > pingInterval "
+                    + pingInterval + ")");
+        }
+        if (maxReadBytes <= 0) {
+            throw new IllegalArgumentException("maxReadBytes: " + maxReadBytes + " (expected: > 0)");
+        }
+    }
+
+    private static void checkPositive(String name, Duration d) {
+        Objects.requireNonNull(d, name);
+        if (d.isNegative() || d.isZero()) {
+            throw new IllegalArgumentException(name + ": " + d + " (expected: > 0)");
+        }
+    }
+
+    /** Number of whole blocks the arena holds. */
+    public long numBlocks() {
+        return arenaBytes / layout.blockBytes();
+    }
+
+    /**
+     * A builder with the defaults: control channel on {@code tcp://127.0.0.1:*}, UCX from the environment,
+     * read timeout 30 s, reads of at most 64 MiB, ping every 500 ms, peer dead after 3 s of silence.
+     */
+    public static Builder builder(String engineId, KvBlockLayout layout, long arenaBytes) {
+        return new Builder(engineId, layout, arenaBytes);
+    }
+
+    /** Builder of {@link KvTransferConfig}. Not thread-safe. */
+    public static final class Builder {
+        private final String engineId;
+        private final KvBlockLayout layout;
+        private final long arenaBytes;
+        private String zmqBindAddress = "tcp://127.0.0.1:*";
+        private Map<String, String> ucxConfig = Map.of();
+        private Duration readTimeout = Duration.ofSeconds(30);
+        private long maxReadBytes = 64L << 20;
+        private Duration pingInterval = Duration.ofMillis(500);
+        private Duration peerDeadAfter = Duration.ofSeconds(3);
+
+        private Builder(String engineId, KvBlockLayout layout, long arenaBytes) {
+            this.engineId = engineId;
+            this.layout = layout;
+            this.arenaBytes = arenaBytes;
+        }
+
+        public Builder zmqBindAddress(String v) {
+            zmqBindAddress = v;
+            return this;
+        }
+
+        public Builder ucxConfig(Map<String, String> v) {
+            ucxConfig = v;
+            return this;
+        }
+
+        public Builder readTimeout(Duration v) {
+            readTimeout = v;
+            return this;
+        }
+
+        public Builder maxReadBytes(long v) {
+            maxReadBytes = v;
+            return this;
+        }
+
+        public Builder pingInterval(Duration v) {
+            pingInterval = v;
+            return this;
+        }
+
+        public Builder peerDeadAfter(Duration v) {
+            peerDeadAfter = v;
+            return this;
+        }
+
+        public KvTransferConfig build() {
+            return new KvTransferConfig(engineId, layout, arenaBytes, zmqBindAddress, ucxConfig, readTimeout,
+                    maxReadBytes, pingInterval, peerDeadAfter);
+        }
+    }
+}

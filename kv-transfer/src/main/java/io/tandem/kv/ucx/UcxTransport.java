@@ -1,0 +1,887 @@
+package io.tandem.kv.ucx;
+
+import io.tandem.kv.KvBlockLayout;
+import io.tandem.kv.RegisteredMemory;
+import io.tandem.kv.TransferStats;
+import io.tandem.kv.errors.KvTransferException;
+import io.tandem.kv.errors.PeerUnavailableException;
+import io.tandem.kv.errors.TransferTimeoutException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.openucx.jucx.UcxCallback;
+import org.openucx.jucx.UcxException;
+import org.openucx.jucx.ucp.UcpContext;
+import org.openucx.jucx.ucp.UcpEndpoint;
+import org.openucx.jucx.ucp.UcpEndpointParams;
+import org.openucx.jucx.ucp.UcpMemMapParams;
+import org.openucx.jucx.ucp.UcpMemory;
+import org.openucx.jucx.ucp.UcpParams;
+import org.openucx.jucx.ucp.UcpRemoteKey;
+import org.openucx.jucx.ucp.UcpRequest;
+import org.openucx.jucx.ucp.UcpWorker;
+import org.openucx.jucx.ucp.UcpWorkerParams;
+
+/**
+ * KV block transport over UCX (jucx): one {@code UcpContext} and one {@code UcpWorker} per engine, the KV arena
+ * allocated by UCX and registered once, and RDMA GETs from a peer's arena straight into the local one.
+ *
+ * <h2>Threading</h2>
+ * The context, the worker, every endpoint and every rkey belong to one <em>progress thread</em>; no UCX method
+ * is ever called from another thread. Public methods may be called from any thread: they validate their
+ * arguments on the caller's thread, then hand a task to the progress thread through a queue and wake it with
+ * {@code ucp_worker_signal} (the one worker call UCX allows from any thread). The progress thread drains the
+ * queue, calls {@code progress()} and, when nothing is in flight for a while, sleeps in
+ * {@code ucp_worker_wait} until a network event or a signal. It must keep progressing even when this engine
+ * never reads: over TCP, a peer's GET is served by the owner's worker (over shared memory the reader maps the
+ * owner's memory and the owner does nothing). Futures are completed on a separate executor, so a caller's
+ * continuation never runs on (or blocks) the progress thread.
+ *
+ * <h2>Failures</h2>
+ * Endpoints are created in peer-error-handling mode: when the peer dies or the link drops, UCX calls the error
+ * handler, every migration in flight on that peer fails with {@link PeerUnavailableException}, the endpoint is
+ * force-closed, and the next read re-creates it. A migration that outlives its timeout fails with
+ * {@link TransferTimeoutException} and also tears the endpoint down, so that no late byte lands in blocks the
+ * caller has already given back. {@link #failPeer} lets the control channel do the same when it stops hearing
+ * from the peer (over shared memory a dead peer's mapping can stay readable, so UCX alone may not notice).
+ *
+ * <h2>Wire-up and teardown (UCX 1.13)</h2>
+ * Creating an endpoint starts UCX's wire-up handshake: this worker sends a request and the peer's worker answers
+ * with a reply from an endpoint it creates for us. UCX 1.13 aborts the whole process (an assertion in
+ * {@code ucp_request_send_state_ff}, "got REP message", fixed in UCX 1.14 by openucx/ucx#8175) when a peer's
+ * worker purges a reply it has not sent yet, which it does when our side of the connection disappears first (the
+ * peer's TCP connect back fails) or when it destroys its worker. So an endpoint here is never closed, and no
+ * worker destroyed, while a wire-up it started may still be pending: every endpoint is flushed right after it is
+ * created (the flush completes once the handshake has completed, i.e. once the peer's reply has reached us), a
+ * connection that must break before that flush completes is retired and closed only when the flush completes or
+ * after {@link #WIREUP_GRACE_MILLIS}, {@link #connect} returns only once the handshake has completed, and
+ * {@link #close} first closes every endpoint and waits for the closes, then flushes the worker (replies to peers
+ * that connected a moment ago), and only then destroys the rkeys, the arena, the worker and the context.
+ *
+ * <p>Thread-safe.
+ */
+public final class UcxTransport implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger(UcxTransport.class.getName());
+    /** Idle progress() calls before sleeping in ucp_worker_wait: keeps latency low right after a burst. */
+    private static final int IDLE_SPINS = 4096;
+    /** Wakes a sleeping worker now and then: timers (keepalive) run inside progress(), and it bounds any lost wake-up. */
+    private static final long TICK_MILLIS = 100;
+    /** How long {@link #connect(String, ArenaDescriptor)} waits for the wire-up handshake by default. */
+    public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
+    /** The longest a retired endpoint waits for its wire-up to finish before it is closed anyway. */
+    static final long WIREUP_GRACE_MILLIS = 10_000;
+    /** At close: the longest to wait for endpoint closes, and then for the worker flush. */
+    private static final long CLOSE_GRACE_MILLIS = 5_000;
+
+    private final String name;
+    private final KvBlockLayout layout;
+    private final long maxReadBytes;
+    private final Thread progressThread;
+    private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    private final ScheduledExecutorService timer;
+    private final Executor completer;
+    /** Connected peers' arenas, for validating reads on the caller's thread. */
+    private final Map<String, ArenaDescriptor> remotes = new ConcurrentHashMap<>();
+    private final CompletableFuture<Void> started = new CompletableFuture<>();
+    private final CompletableFuture<Void> stopped = new CompletableFuture<>();
+    private volatile boolean closing;
+    /**
+     * Guards {@link #signalWorker}: other threads call {@code ucp_worker_signal}, which must never race with the
+     * progress thread destroying the worker.
+     */
+    private final Object signalLock = new Object();
+    // @GuardedBy("signalLock")
+    private UcpWorker signalWorker;
+
+    // Everything below belongs to the progress thread.
+    private UcpContext context;
+    private UcpWorker worker;
+    private UcpMemory memory;
+    private RegisteredMemory arena;
+    private String endpointInfo;
+    private final Map<String, Peer> peers = new HashMap<>();
+    /** Connections whose endpoint is to be closed, or whose close has not completed yet. */
+    private final List<Connection> retired = new ArrayList<>();
+    /** Migrations started and not yet finished; while any, the progress thread never sleeps. */
+    private int activeMigrations;
+    /** Whether endpoints are created in peer-error-handling mode; cleared when the transports cannot do it. */
+    private boolean peerErrorHandling = true;
+    private boolean running = true;
+
+    private UcxTransport(String name, long arenaBytes, KvBlockLayout layout, Map<String, String> ucxConfig,
+                         long maxReadBytes) {
+        this.name = name;
+        this.layout = layout;
+        this.maxReadBytes = maxReadBytes;
+        this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "kv-ucx-timer-" + name);
+            t.setDaemon(true);
+            return t;
+        });
+        this.completer = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("kv-ucx-complete-", 0).factory());
+        this.progressThread = Thread.ofPlatform().name("kv-ucx-progress-" + name).daemon(true)
+                .unstarted(() -> run(arenaBytes, ucxConfig));
+    }
+
+    /**
+     * Creates the UCX context and worker, allocates and registers the arena, and starts the progress thread.
+     *
+     * @param name a label for threads and logs (the engine id)
+     * @param arenaBytes bytes of the KV arena, at least one block
+     * @param layout the layout of one block
+     * @param ucxConfig UCX configuration for this context only, keys without the {@code UCX_} prefix (e.g.
+     *        {@code TLS=tcp}, {@code NET_DEVICES=lo}); empty to use the environment and UCX's defaults
+     * @param maxReadBytes the largest single GET; longer contiguous runs are split
+     */
+    public static UcxTransport start(String name, long arenaBytes, KvBlockLayout layout, Map<String, String> ucxConfig,
+                                     long maxReadBytes) {
+        if (arenaBytes < layout.blockBytes()) {
+            throw new IllegalArgumentException("arenaBytes: " + arenaBytes + " (expected: >= blockBytes "
+                    + layout.blockBytes() + ")");
+        }
+        if (maxReadBytes <= 0) {
+            throw new IllegalArgumentException("maxReadBytes: " + maxReadBytes + " (expected: > 0)");
+        }
+        UcxTransport t = new UcxTransport(name, arenaBytes, layout, Map.copyOf(ucxConfig), maxReadBytes);
+        t.timer.scheduleAtFixedRate(t::wake, TICK_MILLIS, TICK_MILLIS, TimeUnit.MILLISECONDS);
+        t.progressThread.start();
+        try {
+            t.started.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            t.close();
+            throw new KvTransferException("interrupted while starting UCX", e);
+        } catch (ExecutionException e) {
+            t.close();
+            throw new KvTransferException("cannot start UCX: " + e.getCause().getMessage(), e.getCause());
+        }
+        return t;
+    }
+
+    /** The registered KV arena. */
+    public RegisteredMemory arena() {
+        return arena;
+    }
+
+    /** The block layout of the arena. */
+    public KvBlockLayout layout() {
+        return layout;
+    }
+
+    /** This engine's {@code endpoint_info} string (see {@link EndpointInfoCodec}). */
+    public String endpointInfo() {
+        return endpointInfo;
+    }
+
+    /**
+     * Same as {@link #connect(String, ArenaDescriptor, Duration)} with {@link #DEFAULT_CONNECT_TIMEOUT}.
+     */
+    public void connect(String peerId, ArenaDescriptor remote) {
+        connect(peerId, remote, DEFAULT_CONNECT_TIMEOUT);
+    }
+
+    /**
+     * Creates the endpoint to a peer, unpacks its rkey and waits until UCX's wire-up handshake with the peer has
+     * completed. The layouts must already have been checked. Replaces an existing connection with the same id.
+     *
+     * @throws PeerUnavailableException when UCX refuses the peer's address or rkey, the handshake fails, or the
+     *         peer does not answer within {@code timeout}; the peer is then not connected
+     */
+    public void connect(String peerId, ArenaDescriptor remote, Duration timeout) {
+        remotes.put(peerId, remote);
+        Opened opened;
+        try {
+            opened = call(() -> {
+                Peer old = peers.remove(peerId);
+                if (old != null) {
+                    old.breakConnection("replaced by a new connection");
+                }
+                Peer p = new Peer(peerId, remote);
+                peers.put(peerId, p);
+                p.open();
+                return new Opened(p, p.conn.wired);
+            });
+        } catch (RuntimeException e) {
+            forget(peerId, remote, null);
+            if (e instanceof KvTransferException) {
+                throw e;
+            }
+            throw new PeerUnavailableException(peerId, "UCX refused the peer: " + e.getMessage());
+        }
+        Peer peer = opened.peer();
+        try {
+            opened.wired().get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            forget(peerId, remote, peer);
+            throw new KvTransferException("interrupted while connecting to " + peerId, e);
+        } catch (java.util.concurrent.TimeoutException e) {
+            forget(peerId, remote, peer);
+            throw new PeerUnavailableException(peerId, "no answer to the UCX wire-up within " + timeout.toMillis()
+                    + " ms");
+        } catch (ExecutionException e) {
+            forget(peerId, remote, peer);
+            throw new PeerUnavailableException(peerId, "UCX wire-up failed: " + e.getCause().getMessage());
+        }
+    }
+
+    /** After a failed connect: drops the peer, unless a newer connect has replaced it. */
+    private void forget(String peerId, ArenaDescriptor remote, Peer peer) {
+        remotes.remove(peerId, remote);
+        submit(() -> {
+            Peer p = peers.get(peerId);
+            if (p != null && p.remote == remote && (peer == null || p == peer)) {
+                peers.remove(peerId);
+                p.breakConnection("connect failed");
+            }
+        });
+    }
+
+    /** Closes the endpoint to a peer; migrations in flight on it fail. No-op for an unknown peer. */
+    public void disconnect(String peerId) {
+        remotes.remove(peerId);
+        call(() -> {
+            Peer p = peers.remove(peerId);
+            if (p != null) {
+                p.breakConnection("disconnected");
+            }
+            return null;
+        });
+    }
+
+    /** Whether {@link #connect} was called for this peer and {@link #disconnect} was not. */
+    public boolean isConnected(String peerId) {
+        return remotes.containsKey(peerId);
+    }
+
+    /**
+     * Fails every migration in flight on the peer and tears its endpoint down; the next read reconnects.
+     * Called when the control channel declares the peer dead.
+     */
+    public void failPeer(String peerId, String reason) {
+        submit(() -> {
+            Peer p = peers.get(peerId);
+            if (p != null) {
+                p.breakConnection(reason);
+            }
+        });
+    }
+
+    /**
+     * Reads blocks of a connected peer's arena into the local arena: block {@code remoteBlockIds[i]} of the peer
+     * lands in local block {@code localBlockIds[i]}. Contiguous runs (remote and local ids both consecutive) are
+     * coalesced into one GET; all GETs are in flight at once.
+     *
+     * @return completes with the stats when every byte has landed, or exceptionally with
+     *         {@link PeerUnavailableException} or {@link TransferTimeoutException}
+     * @throws IllegalArgumentException for ids out of either arena or arrays of different lengths
+     * @throws PeerUnavailableException when the peer is not connected
+     */
+    public CompletableFuture<TransferStats> read(String peerId, int[] remoteBlockIds, int[] localBlockIds,
+                                                 Duration timeout) {
+        ArenaDescriptor remote = remotes.get(peerId);
+        if (remote == null) {
+            throw new PeerUnavailableException(peerId, "not connected");
+        }
+        List<ReadPlan.Read> plan = ReadPlan.plan(remoteBlockIds, localBlockIds, layout.blockBytes(),
+                remote.numBlocks(), arena.size() / layout.blockBytes(), maxReadBytes);
+        long bytes = (long) remoteBlockIds.length * layout.blockBytes();
+        CompletableFuture<TransferStats> future = new CompletableFuture<>();
+        if (plan.isEmpty()) {
+            future.complete(new TransferStats(0, 0, 0, 0));
+            return future;
+        }
+        Migration m = new Migration(peerId, future, remoteBlockIds.length, plan, bytes, timeout);
+        m.timeoutTask = timer.schedule(() -> submit(() -> m.timedOut()), timeout.toNanos(), TimeUnit.NANOSECONDS);
+        if (!submit(() -> start(m))) {
+            future.completeExceptionally(new PeerUnavailableException(peerId, "transport closed"));
+        }
+        return future;
+    }
+
+    @Override
+    public void close() {
+        if (closing) {
+            stopped.join();
+            return;
+        }
+        closing = true;
+        if (progressThread.isAlive() || !started.isDone()) {
+            tasks.add(() -> running = false);
+            wake();
+            stopped.join();
+        }
+        timer.shutdownNow();
+    }
+
+    // ---- progress thread ------------------------------------------------------------------------------------
+
+    private void run(long arenaBytes, Map<String, String> ucxConfig) {
+        try {
+            UcpParams params = new UcpParams().requestRmaFeature().requestWakeupFeature();
+            ucxConfig.forEach(params::setConfig);
+            context = new UcpContext(params);
+            worker = context.newWorker(new UcpWorkerParams());
+            // UCX allocates the arena: shared-memory transports can then map it into the peer directly, whereas
+            // JVM-allocated memory would fall back to a slow emulation path.
+            memory = context.memoryMap(new UcpMemMapParams().allocate().setLength(arenaBytes));
+            MemorySegment segment = MemorySegment.ofAddress(memory.getAddress()).reinterpret(memory.getLength());
+            arena = new Arena(memory.getAddress(), memory.getLength(), segment);
+            endpointInfo = EndpointInfoCodec.encode(new ArenaDescriptor(copy(worker.getAddress()),
+                    copy(memory.getRemoteKeyBuffer()), memory.getAddress(), memory.getLength(), layout));
+        } catch (Throwable e) {
+            releaseNative();
+            started.completeExceptionally(e);
+            stopped.complete(null);
+            return;
+        }
+        peerErrorHandling = probePeerErrorHandling();
+        synchronized (signalLock) {
+            signalWorker = worker;
+        }
+        started.complete(null);
+        try {
+            loop();
+        } catch (Throwable e) {
+            LOG.log(System.Logger.Level.ERROR, "UCX progress thread " + name + " died", e);
+        } finally {
+            closing = true;
+            shutdown();
+            stopped.complete(null);
+        }
+    }
+
+    /**
+     * Tears everything down in the order UCX 1.13 survives: fail the migrations and close every endpoint (each
+     * once its wire-up is done), progress until the closes complete, flush the worker so that no wire-up reply
+     * to a peer is still queued, then destroy rkeys, arena, worker and context.
+     */
+    private void shutdown() {
+        try {
+            for (Peer p : new ArrayList<>(peers.values())) {
+                p.breakConnection("transport closed");
+            }
+            peers.clear();
+            Runnable t;
+            while ((t = tasks.poll()) != null) {
+                try {
+                    t.run();
+                } catch (RuntimeException ignored) {
+                    // a task submitted during shutdown
+                }
+            }
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_GRACE_MILLIS);
+            drainRetired(false);
+            while (!retired.isEmpty() && System.nanoTime() - deadline < 0) {
+                progressOnce();
+                drainRetired(false);
+            }
+            if (!retired.isEmpty()) {
+                LOG.log(System.Logger.Level.WARNING, "UCX transport " + name + ": " + retired.size()
+                        + " endpoint(s) not closed after " + CLOSE_GRACE_MILLIS + " ms; closing anyway");
+                drainRetired(true);
+                for (int i = 0; i < 1000 && retired.stream().anyMatch(r -> !r.closed()); i++) {
+                    progressOnce();
+                }
+            }
+            quiesceWorker();
+        } catch (Throwable e) {
+            LOG.log(System.Logger.Level.ERROR, "UCX transport " + name + ": error while closing", e);
+        } finally {
+            for (Connection c : retired) {
+                c.destroyRkey();
+            }
+            retired.clear();
+            releaseNative();
+        }
+    }
+
+    /**
+     * Flushes the worker, i.e. every endpoint of it including those UCX created for peers that connected to us,
+     * so that a wire-up reply still queued to such a peer is sent (or fails) before the worker is destroyed.
+     */
+    private void quiesceWorker() {
+        boolean[] done = {false};
+        UcpRequest flush;
+        try {
+            flush = worker.flushNonBlocking(new UcxCallback() {
+                @Override
+                public void onSuccess(UcpRequest request) {
+                    done[0] = true;
+                }
+
+                @Override
+                public void onError(int status, String message) {
+                    done[0] = true;
+                }
+            });
+        } catch (RuntimeException e) {
+            return; // flush failed at once: nothing left to wait for
+        }
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_GRACE_MILLIS);
+        while (!done[0] && !flush.isCompleted() && System.nanoTime() - deadline < 0) {
+            progressOnce();
+        }
+        if (!done[0] && !flush.isCompleted()) {
+            LOG.log(System.Logger.Level.WARNING, "UCX transport " + name + ": worker flush did not complete in "
+                    + CLOSE_GRACE_MILLIS + " ms");
+        }
+    }
+
+    private void progressOnce() {
+        try {
+            worker.progress();
+        } catch (Exception e) {
+            throw new KvTransferException("UCX progress failed: " + e.getMessage(), e);
+        }
+    }
+
+    private void loop() throws Exception {
+        int idle = 0;
+        while (running) {
+            Runnable t;
+            boolean worked = false;
+            while ((t = tasks.poll()) != null) {
+                t.run();
+                worked = true;
+            }
+            if (!running) {
+                break;
+            }
+            if (worker.progress() > 0) {
+                worked = true;
+            }
+            if (!retired.isEmpty()) {
+                drainRetired(false);
+            }
+            if (worked || activeMigrations > 0) {
+                idle = 0;
+            } else if (++idle >= IDLE_SPINS && tasks.isEmpty()) {
+                worker.waitForEvents();
+                idle = 0;
+            }
+        }
+    }
+
+    /**
+     * Whether this context's transports can create endpoints in peer-error-handling mode. UCX 1.13's
+     * shared-memory transports alone cannot (they have no peer-failure detection) and UCX then refuses such
+     * endpoints as unreachable; probe once with an endpoint to our own worker. Without it, dead peers are still
+     * caught by the control channel ({@link #failPeer}) and by read timeouts.
+     */
+    private boolean probePeerErrorHandling() {
+        try {
+            UcpEndpoint self = worker.newEndpoint(new UcpEndpointParams().setUcpAddress(worker.getAddress())
+                    .setPeerErrorHandlingMode());
+            // Over TCP this starts a wire-up with ourselves: retire it, so that it is closed once that is done.
+            retire(new Connection(self));
+            return true;
+        } catch (UcxException e) {
+            LOG.log(System.Logger.Level.INFO, "UCX transports of " + name + " cannot detect peer failure ("
+                    + e.getMessage() + "); relying on control-channel liveness and read timeouts");
+            return false;
+        }
+    }
+
+    private void releaseNative() {
+        synchronized (signalLock) {
+            signalWorker = null;
+        }
+        if (memory != null) {
+            // Peers' GETs of the arena are served by this worker (TCP) or map it (shared memory); by now every
+            // endpoint is closed and the worker flushed, and the arena goes away with the engine anyway.
+            memory.deregister();
+            memory = null;
+        }
+        if (worker != null) {
+            worker.close();
+            worker = null;
+        }
+        if (context != null) {
+            context.close();
+            context = null;
+        }
+    }
+
+    private void start(Migration m) {
+        if (m.done) {
+            return;
+        }
+        Peer p = peers.get(m.peerId);
+        if (p == null) {
+            m.fail(new PeerUnavailableException(m.peerId, "not connected"));
+            return;
+        }
+        try {
+            if (p.conn == null) {
+                p.open();
+            }
+        } catch (RuntimeException e) {
+            m.fail(new PeerUnavailableException(m.peerId, "cannot reconnect: " + e.getMessage()));
+            return;
+        }
+        p.migrations.add(m);
+        m.active = true;
+        activeMigrations++;
+        long remoteBase = p.remote.baseAddress();
+        long localBase = arena.address();
+        // Count every read before issuing any: a GET that completes inline (shared memory) calls back at once.
+        m.pending = m.plan.size();
+        for (ReadPlan.Read r : m.plan) {
+            UcxCallback cb = new UcxCallback() {
+                private boolean finished;
+
+                @Override
+                public void onSuccess(UcpRequest request) {
+                    if (finish()) {
+                        m.readDone();
+                    }
+                }
+
+                @Override
+                public void onError(int status, String message) {
+                    if (finish()) {
+                        m.fail(new PeerUnavailableException(m.peerId, "RDMA read failed: " + message
+                                + " (ucs_status " + status + ")"));
+                    }
+                }
+
+                private boolean finish() {
+                    if (finished) {
+                        return false;
+                    }
+                    finished = true;
+                    return true;
+                }
+            };
+            try {
+                p.conn.ep.getNonBlocking(remoteBase + r.remoteOffset(), p.conn.rkey, localBase + r.localOffset(),
+                        r.bytes(), cb);
+            } catch (RuntimeException e) {
+                cb.onError(-1, String.valueOf(e.getMessage()));
+                return;
+            }
+        }
+    }
+
+    /** Retires a connection: it is closed once its wire-up is done or its grace is over ({@link #drainRetired}). */
+    private void retire(Connection c) {
+        c.retireDeadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(WIREUP_GRACE_MILLIS);
+        retired.add(c);
+        drainRetired(false);
+    }
+
+    /**
+     * Closes retired endpoints whose wire-up is done (all of them when {@code force}, or once their grace is over)
+     * and destroys the rkey of each whose close has completed.
+     */
+    private void drainRetired(boolean force) {
+        long now = System.nanoTime();
+        for (int i = 0; i < retired.size(); ) {
+            Connection c = retired.get(i);
+            if (!c.closeStarted && (force || c.wireupDone || now - c.retireDeadline >= 0)) {
+                if (!c.wireupDone) {
+                    LOG.log(System.Logger.Level.WARNING, "UCX transport " + name
+                            + ": closing an endpoint whose wire-up has not completed");
+                }
+                c.startClose();
+            }
+            if (c.closed()) {
+                c.destroyRkey();
+                retired.remove(i);
+            } else {
+                i++;
+            }
+        }
+    }
+
+    private boolean submit(Runnable task) {
+        if (closing && !Thread.currentThread().equals(progressThread)) {
+            return false;
+        }
+        tasks.add(task);
+        wake();
+        return true;
+    }
+
+    private <T> T call(java.util.concurrent.Callable<T> task) {
+        CompletableFuture<T> f = new CompletableFuture<>();
+        if (!submit(() -> {
+            try {
+                f.complete(task.call());
+            } catch (Throwable e) {
+                f.completeExceptionally(e);
+            }
+        })) {
+            throw new KvTransferException("UCX transport " + name + " is closed");
+        }
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new KvTransferException("interrupted", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException re) {
+                throw re;
+            }
+            throw new KvTransferException(String.valueOf(e.getCause().getMessage()), e.getCause());
+        }
+    }
+
+    private void wake() {
+        synchronized (signalLock) {
+            if (signalWorker != null) {
+                signalWorker.signal();
+            }
+        }
+    }
+
+    private static byte[] copy(ByteBuffer b) {
+        ByteBuffer d = b.duplicate();
+        d.clear();
+        byte[] out = new byte[d.remaining()];
+        d.get(out);
+        return out;
+    }
+
+    private static ByteBuffer direct(byte[] bytes) {
+        ByteBuffer b = ByteBuffer.allocateDirect(bytes.length);
+        b.put(bytes).flip();
+        return b;
+    }
+
+    private record Arena(long address, long size, MemorySegment segment) implements RegisteredMemory {
+    }
+
+    private record Opened(Peer peer, CompletableFuture<Void> wired) {
+    }
+
+    /**
+     * One UCX endpoint and the peer's rkey unpacked on it. Progress thread only. The endpoint is flushed as soon
+     * as it is created: that flush completes once UCX's wire-up with the peer is done, and only then may the
+     * endpoint be closed (see the class comment); the rkey is destroyed only once the close has completed.
+     */
+    private final class Connection {
+        final UcpEndpoint ep;
+        UcpRemoteKey rkey;
+        /** Completes when the wire-up is done, exceptionally when it fails. */
+        final CompletableFuture<Void> wired = new CompletableFuture<>();
+        boolean wireupDone;
+        boolean closeStarted;
+        UcpRequest closeRequest;
+        long retireDeadline;
+
+        Connection(UcpEndpoint ep) {
+            this.ep = ep;
+            try {
+                ep.flushNonBlocking(new UcxCallback() {
+                    @Override
+                    public void onSuccess(UcpRequest request) {
+                        wireupDone = true;
+                        completer.execute(() -> wired.complete(null));
+                    }
+
+                    @Override
+                    public void onError(int status, String message) {
+                        wireupFailed(message + " (ucs_status " + status + ")");
+                    }
+                });
+            } catch (RuntimeException e) {
+                wireupFailed(String.valueOf(e.getMessage()));
+            }
+        }
+
+        private void wireupFailed(String message) {
+            if (wireupDone) {
+                return;
+            }
+            wireupDone = true;
+            completer.execute(() -> wired.completeExceptionally(new KvTransferException(message)));
+        }
+
+        void startClose() {
+            closeStarted = true;
+            try {
+                closeRequest = ep.closeNonBlockingForce();
+            } catch (RuntimeException e) {
+                closeRequest = null;
+            }
+        }
+
+        boolean closed() {
+            return closeStarted && (closeRequest == null || closeRequest.isCompleted());
+        }
+
+        void destroyRkey() {
+            if (rkey != null) {
+                try {
+                    rkey.close();
+                } catch (RuntimeException e) {
+                    LOG.log(System.Logger.Level.WARNING, "UCX transport " + name + ": cannot destroy an rkey", e);
+                }
+                rkey = null;
+            }
+        }
+    }
+
+    /** A connected peer. Progress thread only. */
+    private final class Peer {
+        final String id;
+        final ArenaDescriptor remote;
+        final Set<Migration> migrations = new LinkedHashSet<>();
+        /** The current connection; null after a failure until the next read reconnects. */
+        Connection conn;
+
+        Peer(String id, ArenaDescriptor remote) {
+            this.id = id;
+            this.remote = remote;
+        }
+
+        void open() {
+            UcpEndpoint ep = newEndpoint();
+            Connection c = new Connection(ep);
+            try {
+                c.rkey = ep.unpackRemoteKey(direct(remote.rkey()));
+            } catch (RuntimeException e) {
+                retire(c);
+                throw e;
+            }
+            conn = c;
+            c.wired.whenComplete((ok, error) -> {
+                if (error != null) {
+                    submit(() -> {
+                        if (conn == c) {
+                            breakConnection("UCX wire-up failed: " + error.getMessage());
+                        }
+                    });
+                }
+            });
+        }
+
+        private UcpEndpoint newEndpoint() {
+            UcpEndpointParams p = params();
+            if (peerErrorHandling) {
+                p.setPeerErrorHandlingMode();
+            }
+            return worker.newEndpoint(p);
+        }
+
+        private UcpEndpointParams params() {
+            return new UcpEndpointParams()
+                    .setName("kv-" + id)
+                    .setUcpAddress(direct(remote.workerAddress()))
+                    .setErrorHandler((failed, status, message) -> onEndpointError(failed, status, message));
+        }
+
+        void onEndpointError(UcpEndpoint failed, int status, String message) {
+            if (conn == null || failed != conn.ep) {
+                return; // an endpoint already torn down
+            }
+            LOG.log(System.Logger.Level.WARNING, "UCX endpoint to " + id + " failed: " + message);
+            breakConnection("connection failed: " + message + " (ucs_status " + status + ")");
+        }
+
+        /** Fails the migrations in flight and retires the connection; the next read re-creates it. */
+        void breakConnection(String reason) {
+            Connection c = conn;
+            conn = null;
+            for (Migration m : new ArrayList<>(migrations)) {
+                m.fail(new PeerUnavailableException(id, reason));
+            }
+            migrations.clear();
+            if (c != null) {
+                retire(c);
+            }
+        }
+    }
+
+    /** One read() call. Fields are touched on the progress thread only, except the final ones. */
+    private final class Migration {
+        final String peerId;
+        final CompletableFuture<TransferStats> future;
+        final int blocks;
+        final List<ReadPlan.Read> plan;
+        final long bytes;
+        final Duration timeout;
+        final long startNanos = System.nanoTime();
+        volatile ScheduledFuture<?> timeoutTask;
+        int pending;
+        boolean done;
+        boolean active;
+
+        Migration(String peerId, CompletableFuture<TransferStats> future, int blocks, List<ReadPlan.Read> plan,
+                  long bytes, Duration timeout) {
+            this.peerId = peerId;
+            this.future = future;
+            this.blocks = blocks;
+            this.plan = plan;
+            this.bytes = bytes;
+            this.timeout = timeout;
+        }
+
+        void readDone() {
+            if (done) {
+                return;
+            }
+            if (--pending == 0) {
+                done = true;
+                detach();
+                TransferStats s = new TransferStats(blocks, plan.size(), bytes, System.nanoTime() - startNanos);
+                completer.execute(() -> future.complete(s));
+            }
+        }
+
+        void fail(RuntimeException e) {
+            if (done) {
+                return;
+            }
+            done = true;
+            detach();
+            completer.execute(() -> future.completeExceptionally(e));
+        }
+
+        void timedOut() {
+            if (done) {
+                return;
+            }
+            int stillPending = pending;
+            fail(new TransferTimeoutException(peerId, timeout, stillPending));
+            Peer p = peers.get(peerId);
+            if (p != null) {
+                // Tear the endpoint down so that no late byte lands in blocks the caller now reuses.
+                p.breakConnection("a read timed out after " + timeout.toMillis() + " ms");
+            }
+        }
+
+        private void detach() {
+            if (active) {
+                active = false;
+                activeMigrations--;
+            }
+            ScheduledFuture<?> t = timeoutTask;
+            if (t != null) {
+                t.cancel(false);
+            }
+            Peer p = peers.get(peerId);
+            if (p != null) {
+                p.migrations.remove(this);
+            }
+        }
+    }
+}
