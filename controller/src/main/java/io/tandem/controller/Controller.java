@@ -111,7 +111,9 @@ public final class Controller implements AutoCloseable {
         this.hybridStrategy = Strategies.create(b.hybridStrategy, random);
         this.prefillStrategy = Strategies.create(b.prefillStrategy, random);
         this.decodeStrategy = Strategies.create(b.decodeStrategy, random);
-        this.sessionIds = new AtomicLong(b.clock.millis() << 16);
+        // Seeded from the clock so that a restarted proxy does not reuse ids an engine may still hold; kept below
+        // 2^48 because engines read session ids as JSON numbers, which must survive a double (2^53).
+        this.sessionIds = new AtomicLong((b.clock.millis() & 0xFFFF_FFFFL) << 16);
 
         HttpClient http = b.httpClient;
         if (http == null && (b.healthProbe == null || b.distServeClient == null)) {
@@ -325,7 +327,7 @@ public final class Controller implements AutoCloseable {
         return pool.pairs();
     }
 
-    /** A fresh DistServe session id (unique within this controller's life, increasing). */
+    /** A fresh DistServe session id (unique within this controller's life, increasing, below 2^53). */
     public long newSessionId() {
         return sessionIds.incrementAndGet();
     }

@@ -158,6 +158,9 @@ class ControllerTest {
         controller.addNode(decode.url(), status(EngineRole.DECODE, "m")).join();
         controller.connectionWarmup().join();
         long session = controller.newSessionId();
+        // Engines read session ids as JSON numbers: they must survive a double.
+        org.assertj.core.api.Assertions.assertThat(session).isPositive().isLessThan(1L << 53);
+        org.assertj.core.api.Assertions.assertThat(controller.newSessionId()).isEqualTo(session + 1);
         controller.trackSession(session, prefill.url(), decode.url()).join();
 
         controller.removeNode(decode.url()).join();

@@ -10,7 +10,6 @@ import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -61,12 +60,6 @@ public class Router {
     private final ProxyMetrics metrics;
     private final ObjectMapper json = new ObjectMapper();
     private final RoutingMode mode;
-    /**
-     * DistServe session ids. Not the controller's newSessionId(): those exceed 2^53, and engines (LMDeploy's and
-     * ours) take session ids as JSON numbers that must survive a double. Starts from the clock so that a restarted
-     * proxy does not reuse the ids of sessions an engine may still hold.
-     */
-    private final AtomicLong sessionIds = new AtomicLong((System.currentTimeMillis() & 0xFFFF_FFFFL) << 16);
 
     public Router(Controller controller, UpstreamClient upstream, ProxyConfig config, ProxyMetrics metrics) {
         this.controller = controller;
@@ -141,7 +134,7 @@ public class Router {
     private CompletableFuture<Answer> distServe(Call call, Route.Disaggregated route) {
         String p = route.prefill().url();
         String d = route.decode().url();
-        long sessionId = sessionIds.incrementAndGet();
+        long sessionId = controller.newSessionId();
         ObjectNode prefill = call.body.deepCopy();
         prefill.put("max_tokens", 1);
         prefill.put("max_completion_tokens", 1);
@@ -194,7 +187,7 @@ public class Router {
         String d = route.decode().url();
         controller.trackSession(sessionId, p, d);
         ObjectNode body = call.body.deepCopy();
-        long decodeSession = sessionIds.incrementAndGet();
+        long decodeSession = controller.newSessionId();
         body.put("session_id", decodeSession);
         ObjectNode m = body.putObject("migration_request");
         m.put("protocol", config.protocol().wire());
