@@ -51,6 +51,25 @@ final class AgentProcess implements AutoCloseable {
     }
 
     static AgentProcess start(Path model, String... extraArgs) throws Exception {
+        return start(model, java.util.Map.of(), extraArgs);
+    }
+
+    /** Starts an agent whose process environment also has {@code env} (UCX_TLS, TANDEM_AGENT_* keys). */
+    static AgentProcess start(Path model, java.util.Map<String, String> env, String... extraArgs) throws Exception {
+        return start(model, env, true, extraArgs);
+    }
+
+    /**
+     * Same, with the full JIT: C1 alone starts faster but runs the Vector API kernels some 100x slower, which
+     * matters once prompts are hundreds of tokens long.
+     */
+    static AgentProcess startCompiled(Path model, java.util.Map<String, String> env, String... extraArgs)
+            throws Exception {
+        return start(model, env, false, extraArgs);
+    }
+
+    private static AgentProcess start(Path model, java.util.Map<String, String> env, boolean c1Only,
+                                      String... extraArgs) throws Exception {
         int port;
         try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             port = s.getLocalPort();
@@ -59,7 +78,7 @@ final class AgentProcess implements AutoCloseable {
                 + Files.readString(MODULE.resolve("target/classpath.txt")).strip();
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xss4m",
-                "-XX:+UseSerialGC", "-Xmx512m", "-XX:TieredStopAtLevel=1",
+                "-XX:+UseSerialGC", "-Xmx512m", c1Only ? "-XX:TieredStopAtLevel=1" : "-XX:+TieredCompilation",
                 "-cp", cp, "io.tandem.agent.AgentMain",
                 "--model", model.toString(), "--host", "127.0.0.1", "--port", Integer.toString(port)));
         // Test defaults, unless extraArgs gives its own value (the command line refuses an option twice).
@@ -75,7 +94,9 @@ final class AgentProcess implements AutoCloseable {
         Path logs = MODULE.resolve("target/it-logs");
         Files.createDirectories(logs);
         Path log = logs.resolve("agent-" + port + ".log");
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().putAll(env);
+        Process p = pb.start();
         AgentProcess a = new AgentProcess(p, port, log);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {
@@ -130,6 +151,12 @@ final class AgentProcess implements AutoCloseable {
     boolean idle() throws IOException, InterruptedException {
         return metric("vllm:num_requests_running") == 0 && metric("vllm:num_requests_waiting") == 0
                 && metric("tandem:kv_blocks_used") == 0;
+    }
+
+    /** SIGKILL: the process gets no chance to close sockets or say goodbye. */
+    void kill9() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(10, TimeUnit.SECONDS);
     }
 
     @Override
