@@ -3,6 +3,7 @@ package io.tandem.agent;
 import io.micronaut.context.ApplicationContext;
 import io.micronaut.runtime.server.EmbeddedServer;
 import io.tandem.agent.config.AgentConfig;
+import io.tandem.agent.control.ControllerLink;
 import io.tandem.agent.lifecycle.AgentEngine;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -39,6 +40,12 @@ public final class AgentMain implements Callable<Integer> {
     String cacheLease;
     @Option(names = "--migration-timeout", description = "Longest KV pull on the decode side. Default: 10s")
     String migrationTimeout;
+    @Option(names = "--controller", description = "HOST:PORT of the controller (the proxy's --grpc-port) to attach "
+            + "to: register, report load every second, take commands. Default: do not attach")
+    String controller;
+    @Option(names = "--advertise-url", description = "This agent's URL as the proxy reaches it, sent when attaching. "
+            + "Default: the engine id (http://HOST:PORT)")
+    String advertiseUrl;
     @Option(names = "--port", description = "HTTP port. Default: 23333")
     Integer port;
     @Option(names = "--host", description = "Address to bind. Default: 0.0.0.0")
@@ -83,6 +90,8 @@ public final class AgentMain implements Callable<Integer> {
         put(p, "tandem.agent.engine-id", engineId);
         put(p, "tandem.agent.cache-lease", cacheLease);
         put(p, "tandem.agent.migration-timeout", migrationTimeout);
+        put(p, "tandem.agent.controller", controller);
+        put(p, "tandem.agent.advertise-url", advertiseUrl);
         put(p, "micronaut.server.port", port);
         put(p, "micronaut.server.host", host);
         put(p, "tandem.agent.model-name", modelName);
@@ -124,13 +133,20 @@ public final class AgentMain implements Callable<Integer> {
         }
         AgentEngine agent = ctx.getBean(AgentEngine.class);
         AgentConfig config = ctx.getBean(AgentConfig.class);
+        ControllerLink link = config.attaches() ? ctx.getBean(ControllerLink.class) : null;
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("tandem-agent-shutdown").unstarted(() -> {
             System.err.println("tandem agent: shutting down (grace " + config.shutdownGrace().toSeconds() + " s)");
+            if (link != null) {
+                link.close(); // first: the controller takes the node out of rotation before the drain refuses work
+            }
             agent.drainAndClose(config.shutdownGrace());
             if (ctx.isRunning()) {
                 ctx.stop();
             }
         }));
+        if (link != null) {
+            link.start();
+        }
         System.err.println("tandem agent: listening on " + ctx.getProperty("micronaut.server.host", String.class)
                 .orElse("0.0.0.0") + ":" + server.getPort());
         return 0;

@@ -40,6 +40,10 @@ import java.util.Locale;
  * @param migrationTimeout how long a decode-side pull may take before the request fails with 504
  * @param kvZmqBind       where the KV control channel (ZeroMQ) binds; {@code *} as the port picks a free one.
  *                        Peers on other hosts need a routable address here
+ * @param controller      HOST:PORT of the controller's ClusterControl gRPC service (the proxy's {@code --grpc-port})
+ *                        to attach to; empty = do not attach (the node is added with /nodes/add instead)
+ * @param advertiseUrl    this agent's HTTP base url as the proxy reaches it, sent when attaching; empty = the
+ *                        engine id ({@code http://HOST:PORT})
  */
 @ConfigurationProperties("tandem.agent")
 public record AgentConfig(
@@ -63,7 +67,9 @@ public record AgentConfig(
         @Bindable(defaultValue = "") String engineId,
         @Bindable(defaultValue = "60s") Duration cacheLease,
         @Bindable(defaultValue = "10s") Duration migrationTimeout,
-        @Bindable(defaultValue = "tcp://127.0.0.1:*") String kvZmqBind) {
+        @Bindable(defaultValue = "tcp://127.0.0.1:*") String kvZmqBind,
+        @Bindable(defaultValue = "") String controller,
+        @Bindable(defaultValue = "") String advertiseUrl) {
 
     public AgentConfig {
         apiKeys = apiKeys == null ? List.of() : apiKeys.stream().map(String::strip).filter(k -> !k.isEmpty()).toList();
@@ -80,6 +86,25 @@ public record AgentConfig(
         }
         if (kvZmqBind == null || kvZmqBind.isBlank()) {
             kvZmqBind = "tcp://127.0.0.1:*";
+        }
+        controller = controller == null ? "" : controller.strip();
+        if (!controller.isEmpty()) {
+            int colon = controller.lastIndexOf(':');
+            int port = -1;
+            try {
+                port = colon > 0 ? Integer.parseInt(controller.substring(colon + 1)) : -1;
+            } catch (NumberFormatException e) {
+                // reported below
+            }
+            if (port < 1 || port > 65535) {
+                throw new IllegalArgumentException("tandem.agent.controller: '" + controller
+                        + "' (expected: HOST:PORT of the controller's gRPC service)");
+            }
+        }
+        advertiseUrl = advertiseUrl == null ? "" : advertiseUrl.strip();
+        if (!advertiseUrl.isEmpty() && !advertiseUrl.startsWith("http://") && !advertiseUrl.startsWith("https://")) {
+            throw new IllegalArgumentException("tandem.agent.advertise-url: '" + advertiseUrl
+                    + "' (expected: an http(s) url)");
         }
         if (kvBlocks < 0) {
             throw new IllegalArgumentException("tandem.agent.kv-blocks: " + kvBlocks + " (expected: >= 0)");
@@ -98,6 +123,11 @@ public record AgentConfig(
     /** The role as LMDeploy's EngineRole. */
     public EngineRole engineRole() {
         return EngineRole.parse(role);
+    }
+
+    /** Whether the agent attaches to a controller ({@code --controller}). */
+    public boolean attaches() {
+        return !controller.isEmpty();
     }
 
     public boolean hasClusterToken() {

@@ -74,6 +74,11 @@ public final class DistServeService {
     /** LMDeploy's DistServeConnectionStatus.SUCCESS, as pydantic writes the enum. */
     static final int STATUS_SUCCESS = 1;
     static final String SESSION_PREFIX = "pd-";
+
+    /** The engine's held-cache key of DistServe session {@code sessionId} (for {@code Engine.releaseCache}). */
+    public static String cacheKey(long sessionId) {
+        return SESSION_PREFIX + sessionId;
+    }
     /** Largest session id: JSON integers beyond 2^53 do not survive JavaScript and Python float paths. */
     static final long MAX_SESSION_ID = (1L << 53) - 1;
 

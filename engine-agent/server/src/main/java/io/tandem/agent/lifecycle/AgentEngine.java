@@ -61,6 +61,7 @@ public final class AgentEngine implements AutoCloseable {
     private final Instant started = Instant.now();
     private final AtomicBoolean draining = new AtomicBoolean();
     private final AtomicBoolean closed = new AtomicBoolean();
+    private final AtomicBoolean drainedByController = new AtomicBoolean();
 
     public AgentEngine(AgentConfig config, @Value("${micronaut.server.host:}") String host,
                        @Value("${micronaut.server.port:23333}") int port) {
@@ -193,6 +194,20 @@ public final class AgentEngine implements AutoCloseable {
     /** True once shutdown began: new generation requests answer 503. */
     public boolean draining() {
         return draining.get();
+    }
+
+    /**
+     * Whether the controller told this agent to drain (ClusterControl DrainCommand): new generation requests answer
+     * 503 while the running ones finish. Unlike {@link #draining()}, /health stays 200: the node is alive, only
+     * out of rotation.
+     */
+    public boolean drainedByController() {
+        return drainedByController.get();
+    }
+
+    /** Starts (true) or ends (false) a controller drain. */
+    public void setDrainedByController(boolean drained) {
+        drainedByController.set(drained);
     }
 
     /**

@@ -68,6 +68,9 @@ public final class GenerationService {
         if (agent.draining()) {
             throw new UnavailableException("the agent is shutting down");
         }
+        if (agent.drainedByController()) {
+            throw new UnavailableException("the agent is draining (told by the controller)");
+        }
         Engine engine = agent.engine();
         Sinks.Many<GenerationEvent> sink = Sinks.many().unicast().onBackpressureBuffer();
         AtomicInteger remaining = new AtomicInteger(requests.size());
