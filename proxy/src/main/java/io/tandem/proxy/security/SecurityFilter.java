@@ -12,6 +12,7 @@ import io.micronaut.http.HttpStatus;
 import io.micronaut.http.annotation.RequestFilter;
 import io.micronaut.http.annotation.ServerFilter;
 import io.tandem.proxy.config.ProxyConfig;
+import io.tandem.proxy.anthropic.AnthropicErrors;
 import io.tandem.proxy.errors.ApiError;
 import io.tandem.proxy.metrics.ProxyMetrics;
 
@@ -22,7 +23,8 @@ import io.tandem.proxy.metrics.ProxyMetrics;
  *   <li>Open: {@code /health}, {@code /metrics}, {@code GET /v1/models}.</li>
  *   <li>Admin routes ({@code /nodes/*}, {@code /distserve/*}, management): with an admin key configured,
  *       {@code Authorization: Bearer <admin key>}; 401 without a bearer, 403 with a wrong one.</li>
- *   <li>Everything else (generation): with API keys configured, one of them or the admin key; 401 otherwise
+ *   <li>Everything else (generation): with API keys configured, one of them or the admin key (as a bearer, or as
+ *       {@code x-api-key} as Anthropic's clients send it); 401 otherwise
  *       (OpenAI's status for a missing or wrong key). Then the per-client quota: 429 with Retry-After.</li>
  * </ol>
  * Keys are compared in constant time. Runs on the event loop; reads headers and takes a token, nothing more.
@@ -50,6 +52,14 @@ public class SecurityFilter {
     @RequestFilter
     @Nullable
     public HttpResponse<?> check(HttpRequest<?> request) {
+        HttpResponse<?> rejected = rejection(request);
+        // The Anthropic route answers with Anthropic error bodies, whatever rejected it.
+        return rejected != null && AnthropicErrors.isAnthropicRoute(request.getPath())
+                ? AnthropicErrors.fromOpenAi(rejected) : rejected;
+    }
+
+    @Nullable
+    private HttpResponse<?> rejection(HttpRequest<?> request) {
         InetAddress remote = request.getRemoteAddress().getAddress();
         if (!allowlist.isEmpty() && (remote == null || !allowlist.allows(remote))) {
             metrics.authRejected();
@@ -112,6 +122,11 @@ public class SecurityFilter {
     @Nullable
     private static String bearer(HttpRequest<?> request) {
         String h = request.getHeaders().getAuthorization().orElse(null);
+        if (h == null) {
+            // Anthropic's SDKs send the key as x-api-key.
+            String k = request.getHeaders().get("x-api-key");
+            return k == null || k.isBlank() ? null : k.strip();
+        }
         if (h == null || !h.regionMatches(true, 0, "Bearer ", 0, 7)) {
             return null;
         }
