@@ -324,6 +324,8 @@ public final class Matmul {
      * Dead ends, same probe: touching the rows 256-1024 bytes ahead, one row per pass, or decoding to the scratch
      * first (no change); touching the next tile 1-5 tiles ahead, three lines per block (~12, 40%, and no gain on top
      * of the copy); touching the whole next tile with 64-byte loads before computing the current one (~10.8, 37%).
+     * The same heap copy in front of the decode-to-scratch path (n = 4, 8) gave +5% at n = 4 and nothing at n = 8
+     * (~8 and ~5.8 GB/s, compute bound in the float dot products), so it was not kept.
      */
     private static void dot4Q8_0(byte[] a, int rowBytes, float[] x, int blocks, float[] out, int oo) {
         FloatVector a0 = FloatVector.zero(F);
