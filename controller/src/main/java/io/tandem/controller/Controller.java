@@ -300,9 +300,11 @@ public final class Controller implements AutoCloseable {
     }
 
     /**
-     * The request on {@code url} failed because of the node (connection refused, 5xx, broken stream): unfinished - 1,
-     * the node leaves rotation at once until a probe or load report says it is back, and its circuit breaker counts
-     * the failure.
+     * The request on {@code url} failed because of the node (connection refused, 5xx, broken stream): unfinished - 1
+     * and its circuit breaker counts the failure. One failure does not take the node out (a reset connection under
+     * load is not an outage, and ejecting the only node would answer 503 to everyone until the next probe);
+     * {@code failureThreshold} failures within the window open the breaker, and a failed health probe or a broken
+     * control stream takes it out at once. Retries leave the failed node out with {@link PickRequest#exclude()}.
      */
     public CompletableFuture<Void> markFailure(String url, String reason) {
         requestFailures.increment();
