@@ -73,7 +73,9 @@ class ControllerTest {
         Route route = controller.pick("m", RoutingMode.HYBRID, "hello").join();
         assertThat(route).isInstanceOf(Route.Hybrid.class);
         assertThat(route.nodeUrls()).containsExactly(hybrid.url());
-        assertThat(controller.status().get(hybrid.url()).unfinished()).isEqualTo(1);
+        // Counted on the owner thread after the pick returned (events apply in order, so this cannot miss it).
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5))
+                .until(() -> controller.status().get(hybrid.url()).unfinished() == 1);
 
         controller.recordLatency(hybrid.url(), Duration.ofMillis(250)).join();
         NodeStatus s = controller.status().get(hybrid.url());

@@ -188,12 +188,18 @@ public final class NodeRegistry {
                 }
                 yield null;
             }
-            case HealthReport(String url, boolean healthy, String reason) -> {
+            case HealthReport(String url, boolean healthy, String reason, boolean timedOut) -> {
                 NodeState state = nodes.get(url);
                 if (state != null && !state.attached) { // an attached stream is the better witness
                     if (healthy) {
                         state.setHealth(Health.HEALTHY, "", now);
                         state.breaker.onSuccess();
+                    } else if (timedOut && state.health == Health.HEALTHY
+                            && Duration.between(state.lastRequestOkAt, now).compareTo(config.heartbeatTimeout()) < 0) {
+                        // A node that is answering requests is busy, not dead: under load its /health can miss
+                        // the probe timeout, and taking the only node out answered 503 to everyone until the
+                        // next probe. Counted into the breaker; a refused connection still acts at once.
+                        state.breaker.onFailure();
                     } else {
                         markDown(state, reason, now);
                     }
@@ -224,6 +230,7 @@ public final class NodeRegistry {
                 if (state != null) {
                     state.unfinished = Math.max(0, state.unfinished - 1);
                     state.addLatency(latency.toNanos() / 1e9);
+                    state.lastRequestOkAt = now;
                     state.breaker.onSuccess();
                 }
                 yield null;
@@ -287,6 +294,7 @@ public final class NodeRegistry {
         boolean wentDown = state.setHealth(Health.UNHEALTHY, reason, now);
         state.breaker.onFailure();
         if (wentDown) {
+            LOG.log(System.Logger.Level.WARNING, "node " + state.spec.url() + " down: " + reason);
             NodeSnapshot snap = state.snapshot();
             listeners.forEach(l -> l.nodeDown(snap, reason));
         }

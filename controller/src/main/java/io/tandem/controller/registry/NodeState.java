@@ -20,6 +20,8 @@ final class NodeState {
     Optional<NodeLoad> load = Optional.empty();
     boolean attached;
     boolean draining;
+    /** When a request on this node last finished well; a busy node's slow probe is not a dead node. */
+    Instant lastRequestOkAt = Instant.MIN;
 
     NodeState(NodeSpec spec, CircuitBreaker breaker, Instant now) {
         this.spec = spec;
