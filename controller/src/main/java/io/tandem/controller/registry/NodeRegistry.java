@@ -192,13 +192,16 @@ public final class NodeRegistry {
                 NodeState state = nodes.get(url);
                 if (state != null && !state.attached) { // an attached stream is the better witness
                     if (healthy) {
+                        state.probeTimeouts = 0;
                         state.setHealth(Health.HEALTHY, "", now);
                         state.breaker.onSuccess();
                     } else if (timedOut && state.health == Health.HEALTHY
-                            && Duration.between(state.lastRequestOkAt, now).compareTo(config.heartbeatTimeout()) < 0) {
-                        // A node that is answering requests is busy, not dead: under load its /health can miss
-                        // the probe timeout, and taking the only node out answered 503 to everyone until the
-                        // next probe. Counted into the breaker; a refused connection still acts at once.
+                            && (++state.probeTimeouts < 2 || Duration.between(state.lastRequestOkAt, now)
+                                    .compareTo(config.heartbeatTimeout()) < 0)) {
+                        // Busy, not dead: under load a node's /health can miss the probe timeout, and taking the
+                        // only node out answered 503 to everyone until the next probe. A node answering requests,
+                        // or missing one probe, is only counted into the breaker; a second timeout in a row on an
+                        // idle node (a hung one: out within two intervals) or a refused connection acts at once.
                         state.breaker.onFailure();
                     } else {
                         markDown(state, reason, now);

@@ -22,6 +22,8 @@ final class NodeState {
     boolean draining;
     /** When a request on this node last finished well; a busy node's slow probe is not a dead node. */
     Instant lastRequestOkAt = Instant.MIN;
+    /** Probe timeouts in a row. */
+    int probeTimeouts;
 
     NodeState(NodeSpec spec, CircuitBreaker breaker, Instant now) {
         this.spec = spec;

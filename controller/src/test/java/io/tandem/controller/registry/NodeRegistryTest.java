@@ -107,7 +107,9 @@ class NodeRegistryTest {
         assertThat(registry.node(P).orElseThrow().isRoutable(clock.instant())).as("refused: out at once").isFalse();
         registry.apply(new HealthReport(P, true, "")).join();
 
-        clock.advance(Duration.ofSeconds(10)); // no request finished lately: a timeout means what it says
+        clock.advance(Duration.ofSeconds(10)); // no request finished lately: two timeouts in a row mean a hung node
+        registry.apply(new HealthReport(P, false, "timed out", true)).join();
+        assertThat(registry.node(P).orElseThrow().health()).isEqualTo(Health.HEALTHY);
         registry.apply(new HealthReport(P, false, "timed out", true)).join();
         assertThat(registry.node(P).orElseThrow().health()).isEqualTo(Health.UNHEALTHY);
     }
