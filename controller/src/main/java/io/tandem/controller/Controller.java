@@ -73,7 +73,7 @@ import io.tandem.controller.routing.Strategies;
  * returned futures (wrapped in {@link CompletionException} when joined).
  *
  * <p><b>Threads.</b> Cluster state has one owner thread; this facade is thread-safe and never blocks the caller
- * (readers use snapshots, changes return futures). Futures complete on the callback executor (default: the common
+ * (readers use snapshots, changes return futures). Futures, except a hybrid pick's, complete on the callback executor (default: the common
  * pool), never on the owner thread, so dependent stages may do real work.
  */
 public final class Controller implements AutoCloseable {
@@ -143,7 +143,8 @@ public final class Controller implements AutoCloseable {
                     if (!result.healthy()) {
                         healthChecksFailed.increment();
                     }
-                    return registry.apply(new NodeEvent.HealthReport(url, result.healthy(), result.reason()));
+                    return registry.apply(new NodeEvent.HealthReport(url, result.healthy(), result.reason(),
+                            result.timedOut()));
                 });
         this.controlService = new ClusterControlService(registry, b.clusterToken, b.loadReportInterval);
         this.discovery = Optional.ofNullable(b.consulUrl)
@@ -228,7 +229,9 @@ public final class Controller implements AutoCloseable {
     }
 
     /**
-     * Chooses where a request goes. HYBRID: one hybrid node by the hybrid strategy. DISTSERVE: a prefill node and a
+     * Chooses where a request goes. HYBRID: one hybrid node by the hybrid strategy, chosen from the registry's
+     * snapshot on the caller's thread; the returned future is already complete (the node's unfinished count is
+     * queued to the owner thread and shows in the next snapshot). DISTSERVE: a prefill node and a
      * decode node by their own strategies, connected as a pair (on first use); if the pair cannot be connected,
      * another pair is tried (up to {@code maxPairAttempts}, leaving out the node whose call failed). Fails with
      * UnknownModelException, NoHealthyNodeException or PairingFailedException.
@@ -241,12 +244,16 @@ public final class Controller implements AutoCloseable {
             if (request.mode() == RoutingMode.HYBRID) {
                 NodeSnapshot node = NodeSelector.select(registry.nodes(), EngineRole.HYBRID, ctx, hybridStrategy,
                         request.exclude(), config.clock.instant());
-                route = CompletableFuture.completedFuture(new Route.Hybrid(node));
+                // The hot path: a snapshot read and a queued count, no owner-thread round trip and no hop to the
+                // callback executor (the caller's next stage runs at once on its own thread).
+                registry.apply(new NodeEvent.RequestStarted(node.url()));
+                return CompletableFuture.completedFuture(new Route.Hybrid(node));
             } else {
                 route = pickPair(ctx, new HashSet<>(request.exclude()), new HashSet<>(request.exclude()), 1);
             }
         } catch (RuntimeException e) {
-            route = CompletableFuture.failedFuture(e);
+            pickFailures.increment();
+            return CompletableFuture.failedFuture(e);
         }
         return async(route.whenComplete((r, e) -> {
             if (e != null) {
@@ -300,9 +307,11 @@ public final class Controller implements AutoCloseable {
     }
 
     /**
-     * The request on {@code url} failed because of the node (connection refused, 5xx, broken stream): unfinished - 1,
-     * the node leaves rotation at once until a probe or load report says it is back, and its circuit breaker counts
-     * the failure.
+     * The request on {@code url} failed because of the node (connection refused, 5xx, broken stream): unfinished - 1
+     * and its circuit breaker counts the failure. One failure does not take the node out (a reset connection under
+     * load is not an outage, and ejecting the only node would answer 503 to everyone until the next probe);
+     * {@code failureThreshold} failures within the window open the breaker, and a failed health probe or a broken
+     * control stream takes it out at once. Retries leave the failed node out with {@link PickRequest#exclude()}.
      */
     public CompletableFuture<Void> markFailure(String url, String reason) {
         requestFailures.increment();

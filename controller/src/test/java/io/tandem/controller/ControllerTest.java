@@ -73,7 +73,9 @@ class ControllerTest {
         Route route = controller.pick("m", RoutingMode.HYBRID, "hello").join();
         assertThat(route).isInstanceOf(Route.Hybrid.class);
         assertThat(route.nodeUrls()).containsExactly(hybrid.url());
-        assertThat(controller.status().get(hybrid.url()).unfinished()).isEqualTo(1);
+        // Counted on the owner thread after the pick returned (events apply in order, so this cannot miss it).
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5))
+                .until(() -> controller.status().get(hybrid.url()).unfinished() == 1);
 
         controller.recordLatency(hybrid.url(), Duration.ofMillis(250)).join();
         NodeStatus s = controller.status().get(hybrid.url());
@@ -137,7 +139,7 @@ class ControllerTest {
     }
 
     @Test
-    void markFailure_takesNodeOut_andRetryExcludesIt() throws IOException {
+    void markFailure_countsIntoBreaker_nodeLeavesOnlyAfterRepeatedFailures_andRetryExcludesIt() throws IOException {
         try (FakeAgent other = new FakeAgent()) {
             controller = controller(null);
             controller.addNode(hybrid.url(), status(EngineRole.HYBRID, "m")).join();
@@ -146,9 +148,23 @@ class ControllerTest {
             String first = controller.pick("m", RoutingMode.HYBRID, "").join().nodeUrls().getFirst();
             Route retry = controller.pick(PickRequest.of("m", RoutingMode.HYBRID, "").excluding(Set.of(first))).join();
             assertThat(retry.nodeUrls()).doesNotContain(first);
-            controller.markFailure(first, "connection refused").join();
+            controller.markFailure(first, "connection reset").join();
+            assertThat(controller.node(first).orElseThrow().isRoutable(clock.instant()))
+                    .as("one transport failure under load must not eject a node").isTrue();
+            controller.markFailure(first, "connection reset").join();
+            controller.markFailure(first, "connection reset").join(); // the default threshold: 3 within 30 s
             assertThat(controller.node(first).orElseThrow().isRoutable(clock.instant())).isFalse();
         }
+    }
+
+    @Test
+    void markFailure_onTheOnlyNode_keepsItRoutable() {
+        controller = controller(null);
+        controller.addNode(hybrid.url(), status(EngineRole.HYBRID, "m")).join();
+        controller.pick("m", RoutingMode.HYBRID, "").join();
+        controller.markFailure(hybrid.url(), "HTTP/1.1 header parser received no bytes").join();
+        assertThat(controller.status().get(hybrid.url()).unfinished()).isZero();
+        assertThat(controller.pick("m", RoutingMode.HYBRID, "").join().nodeUrls()).containsExactly(hybrid.url());
     }
 
     @Test

@@ -11,9 +11,18 @@ public interface HealthProbe {
     CompletableFuture<ProbeResult> probe(String nodeUrl);
 
     /** The outcome of one probe. */
-    record ProbeResult(boolean healthy, String reason) {
+    record ProbeResult(boolean healthy, String reason, boolean timedOut) {
+        public ProbeResult(boolean healthy, String reason) {
+            this(healthy, reason, false);
+        }
+
         public static ProbeResult ok() {
             return new ProbeResult(true, "");
+        }
+
+        /** No answer in time: the node may be dead or only busy (the registry decides with what else it knows). */
+        public static ProbeResult timedOut(String reason) {
+            return new ProbeResult(false, reason, true);
         }
 
         public static ProbeResult failed(String reason) {

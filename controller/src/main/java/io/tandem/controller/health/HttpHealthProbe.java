@@ -41,7 +41,7 @@ public final class HttpHealthProbe implements HealthProbe {
                         Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
                                 ? error.getCause() : error;
                         if (cause instanceof HttpTimeoutException || cause instanceof java.util.concurrent.TimeoutException) {
-                            return ProbeResult.failed("health check timed out after " + timeout.toMillis() + " ms");
+                            return ProbeResult.timedOut("health check timed out after " + timeout.toMillis() + " ms");
                         }
                         return ProbeResult.failed("health check failed: " + cause);
                     }

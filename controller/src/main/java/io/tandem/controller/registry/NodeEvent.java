@@ -21,7 +21,12 @@ public sealed interface NodeEvent {
     record StreamBroken(String url, String reason) implements NodeEvent {}
 
     /** An HTTP health probe finished. */
-    record HealthReport(String url, boolean healthy, String reason) implements NodeEvent {}
+    /** {@code timedOut}: the probe got no answer in time (as opposed to a refused connection or an error status). */
+    record HealthReport(String url, boolean healthy, String reason, boolean timedOut) implements NodeEvent {
+        public HealthReport(String url, boolean healthy, String reason) {
+            this(url, healthy, reason, false);
+        }
+    }
 
     /** A load report arrived on a control stream (it doubles as the stream's heartbeat). */
     record LoadReport(String url, int running, int waiting, int kvBlocksUsed, int kvBlocksFree,

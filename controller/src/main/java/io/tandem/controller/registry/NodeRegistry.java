@@ -16,6 +16,7 @@ import java.util.concurrent.atomic.LongAdder;
 import io.tandem.controller.errors.NodeConflictException;
 import io.tandem.controller.errors.NodeNotFoundException;
 import io.tandem.controller.health.CircuitBreaker;
+import io.tandem.controller.health.CircuitState;
 import io.tandem.controller.internal.EventLoop;
 import io.tandem.controller.registry.NodeEvent.DrainSet;
 import io.tandem.controller.registry.NodeEvent.HealthReport;
@@ -38,9 +39,10 @@ import io.tandem.controller.registry.NodeEvent.Tick;
  * locks or queueing. Every mutating method returns a {@link CompletableFuture} completed on the owner thread once the
  * event is applied, so a caller that joins sees its own change in the next snapshot.
  *
- * <p>Health rules: an HTTP probe failure, a broken control stream, a request failure or a silent stream
- * ({@code heartbeatTimeout} without a load report) marks the node UNHEALTHY at once; a successful probe or a load
- * report marks it HEALTHY. Each failure also feeds the node's {@link CircuitBreaker}, which keeps a flapping node
+ * <p>Health rules: an HTTP probe failure, a broken control stream or a silent stream ({@code heartbeatTimeout}
+ * without a load report) marks the node UNHEALTHY at once; a successful probe or a load report marks it HEALTHY.
+ * A failed request only feeds the node's {@link CircuitBreaker} (one reset connection under load must not eject the
+ * only node); so does every health failure. The breaker keeps a node with repeated failures, or a flapping one,
  * out for growing periods. Routing skips unhealthy, draining and open-circuit nodes ({@link NodeSnapshot#isRoutable}).
  *
  * <p>Persistence: every add or remove of a STATIC or STREAM node rewrites the {@link StateFile}, on the owner thread
@@ -186,12 +188,21 @@ public final class NodeRegistry {
                 }
                 yield null;
             }
-            case HealthReport(String url, boolean healthy, String reason) -> {
+            case HealthReport(String url, boolean healthy, String reason, boolean timedOut) -> {
                 NodeState state = nodes.get(url);
                 if (state != null && !state.attached) { // an attached stream is the better witness
                     if (healthy) {
+                        state.probeTimeouts = 0;
                         state.setHealth(Health.HEALTHY, "", now);
                         state.breaker.onSuccess();
+                    } else if (timedOut && state.health == Health.HEALTHY
+                            && (++state.probeTimeouts < 2 || Duration.between(state.lastRequestOkAt, now)
+                                    .compareTo(config.heartbeatTimeout()) < 0)) {
+                        // Busy, not dead: under load a node's /health can miss the probe timeout, and taking the
+                        // only node out answered 503 to everyone until the next probe. A node answering requests,
+                        // or missing one probe, is only counted into the breaker; a second timeout in a row on an
+                        // idle node (a hung one: out within two intervals) or a refused connection acts at once.
+                        state.breaker.onFailure();
                     } else {
                         markDown(state, reason, now);
                     }
@@ -222,6 +233,7 @@ public final class NodeRegistry {
                 if (state != null) {
                     state.unfinished = Math.max(0, state.unfinished - 1);
                     state.addLatency(latency.toNanos() / 1e9);
+                    state.lastRequestOkAt = now;
                     state.breaker.onSuccess();
                 }
                 yield null;
@@ -230,7 +242,15 @@ public final class NodeRegistry {
                 NodeState state = nodes.get(url);
                 if (state != null) {
                     state.unfinished = Math.max(0, state.unfinished - 1);
-                    markDown(state, "request failed: " + reason, now);
+                    // One failed request is weak evidence: under load a single reset connection is common, and
+                    // taking the node out at once would turn it into an outage when it is the only one. The
+                    // breaker opens after failureThreshold failures; a failed probe still acts at once.
+                    boolean wasOpen = state.breaker.state() == CircuitState.OPEN;
+                    state.breaker.onFailure();
+                    if (!wasOpen && state.breaker.state() == CircuitState.OPEN) {
+                        LOG.log(System.Logger.Level.WARNING, "node " + url + " out of rotation until "
+                                + state.breaker.openUntil() + ": repeated request failures, last: " + reason);
+                    }
                 }
                 yield null;
             }
@@ -277,6 +297,7 @@ public final class NodeRegistry {
         boolean wentDown = state.setHealth(Health.UNHEALTHY, reason, now);
         state.breaker.onFailure();
         if (wentDown) {
+            LOG.log(System.Logger.Level.WARNING, "node " + state.spec.url() + " down: " + reason);
             NodeSnapshot snap = state.snapshot();
             listeners.forEach(l -> l.nodeDown(snap, reason));
         }

@@ -20,6 +20,10 @@ final class NodeState {
     Optional<NodeLoad> load = Optional.empty();
     boolean attached;
     boolean draining;
+    /** When a request on this node last finished well; a busy node's slow probe is not a dead node. */
+    Instant lastRequestOkAt = Instant.MIN;
+    /** Probe timeouts in a row. */
+    int probeTimeouts;
 
     NodeState(NodeSpec spec, CircuitBreaker breaker, Instant now) {
         this.spec = spec;

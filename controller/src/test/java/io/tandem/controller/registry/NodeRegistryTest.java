@@ -95,6 +95,38 @@ class NodeRegistryTest {
     }
 
     @Test
+    void probeTimeout_onANodeAnsweringRequests_doesNotEjectIt_butAnIdleOneOrARefusalDoes() {
+        registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("m"))).join();
+        registry.apply(new HealthReport(P, true, "")).join();
+        registry.apply(new NodeEvent.RequestStarted(P)).join();
+        registry.apply(new NodeEvent.RequestFinished(P, Duration.ofMillis(3))).join();
+        registry.apply(new HealthReport(P, false, "timed out", true)).join();
+        assertThat(registry.node(P).orElseThrow().isRoutable(clock.instant())).as("busy, not dead").isTrue();
+
+        registry.apply(new HealthReport(P, false, "refused", false)).join();
+        assertThat(registry.node(P).orElseThrow().isRoutable(clock.instant())).as("refused: out at once").isFalse();
+        registry.apply(new HealthReport(P, true, "")).join();
+
+        clock.advance(Duration.ofSeconds(10)); // no request finished lately: two timeouts in a row mean a hung node
+        registry.apply(new HealthReport(P, false, "timed out", true)).join();
+        assertThat(registry.node(P).orElseThrow().health()).isEqualTo(Health.HEALTHY);
+        registry.apply(new HealthReport(P, false, "timed out", true)).join();
+        assertThat(registry.node(P).orElseThrow().health()).isEqualTo(Health.UNHEALTHY);
+    }
+
+    @Test
+    void requestFailures_openTheBreakerOnlyAtTheThreshold() {
+        registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("m"))).join();
+        registry.apply(new HealthReport(P, true, "")).join();
+        registry.apply(new NodeEvent.RequestFailed(P, "reset")).join();
+        registry.apply(new NodeEvent.RequestFailed(P, "reset")).join();
+        assertThat(registry.node(P).orElseThrow().isRoutable(clock.instant())).isTrue();
+        registry.apply(new NodeEvent.RequestFailed(P, "reset")).join();
+        assertThat(registry.node(P).orElseThrow().circuit()).isEqualTo(CircuitState.OPEN);
+        assertThat(registry.node(P).orElseThrow().isRoutable(clock.instant())).isFalse();
+    }
+
+    @Test
     void flappingNode_keptOutByCircuitBreaker_untilOpenPeriodPasses() {
         registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("m"))).join();
         for (int i = 0; i < 3; i++) {
