@@ -98,9 +98,11 @@ public final class DistServeBench implements Callable<Integer> {
                 for (int t : tokens) {
                     List<double[]> runs = new ArrayList<>();
                     for (int i = 0; i < iters; i++) {
-                        runs.add(measure(p, d, t, 100L + i));
-                        System.err.printf(Locale.ROOT, "dist-bench: %s %d tokens: ttft %.0f ms, migration %.1f ms%n",
-                                transport, t, runs.getLast()[2], runs.getLast()[3]);
+                        double[] r = measure(p, d, t, 100L + i);
+                        runs.add(r);
+                        System.err.printf(Locale.ROOT, "dist-bench: %s %d tokens: prefill %.0f ms, decode first token "
+                                        + "%.1f ms, ttft %.0f ms, migration %.1f ms (%.2f%% of ttft, %.0f MiB/s)%n",
+                                transport, t, r[0], r[1], r[2], r[3], 100 * r[3] / r[2], r[4] / 1048576.0 / (r[3] / 1000));
                     }
                     runs.sort((a, b) -> Double.compare(a[2], b[2]));
                     double[] r = runs.get(runs.size() / 2);

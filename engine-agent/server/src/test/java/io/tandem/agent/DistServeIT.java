@@ -397,6 +397,51 @@ class DistServeIT {
         }
     }
 
+    /**
+     * A prefill agent that stops answering mid-pull (SIGSTOP: its sockets stay open, nothing is served, as when the
+     * network drops) fails the decode request within the liveness/read timeout; once it resumes, both serve again.
+     */
+    @Test
+    void stalledPrefillAgent_failsTheDecodeRequestWithinTheTimeout_andBothKeepServing() throws Exception {
+        AgentProcess d = tcp.decode();
+        try (AgentProcess victim = AgentProcess.start(model, DistServe.env(DistServe.TCP, COMMON), "--role", "prefill",
+                "--cluster-token", TOKEN)) {
+            DistServe.connect(victim, d, tcp.auth());
+            Pair pair = new Pair("stalled", victim, d, TOKEN);
+            ObjectNode request = DistServe.completion(prompt(4 * BLOCK), 8);
+            JsonNode pre = DistServe.prefill(pair, request, "/v1/completions");
+            signal("STOP", victim);
+            try {
+                long t0 = System.nanoTime();
+                var r = d.post("/v1/completions",
+                        DistServe.withMigration(request, DistServe.migrationRequest(victim, pre)).toString(), tcp.auth());
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                assertThat(r.statusCode()).as(r.body()).isIn(502, 504);
+                assertThat(seconds).as("failure latency").isLessThan(12);
+                DistServe.awaitNoBlocks(d);
+            } finally {
+                signal("CONT", victim);
+            }
+            // The failed pull still told the prefill side to free the session; afterwards a fresh one goes through.
+            DistServe.awaitNoBlocks(victim);
+            JsonNode expected = ok(hybrid.post("/v1/completions", request.toString()));
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+                JsonNode again = DistServe.prefill(pair, request, "/v1/completions");
+                var r = d.post("/v1/completions",
+                        DistServe.withMigration(request, DistServe.migrationRequest(victim, again)).toString(),
+                        tcp.auth());
+                assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+                assertThat(DistServe.tokenIds(JSON.readTree(r.body()))).isEqualTo(DistServe.tokenIds(expected));
+            });
+            DistServe.awaitNoBlocks(victim, d);
+        }
+    }
+
+    private static void signal(String sig, AgentProcess a) throws Exception {
+        Process k = new ProcessBuilder("kill", "-" + sig, Long.toString(a.process.pid())).inheritIO().start();
+        assertThat(k.waitFor()).isZero();
+    }
+
     @Test
     void killedPrefillAgent_failsTheDecodeRequestQuickly_andDecodeKeepsServing() throws Exception {
         AgentProcess d = tcp.decode();
