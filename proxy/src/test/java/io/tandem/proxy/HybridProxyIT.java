@@ -205,10 +205,14 @@ class HybridProxyIT {
         assertThat(rest.getLast()).isEqualTo("data: [DONE]");
         assertThat(rest.subList(0, rest.size() - 2)).allMatch(l -> l.startsWith("data: {\"id\""));
 
-        ChatCompletion next = viaProxy.chat().completions().create(chat("still there?", 4).build());
-        assertThat(next.choices()).hasSize(1);
+        // One broken stream counts into the dead node's circuit breaker but does not eject it by itself (a busy
+        // node's one failure must not); requests that still pick it fail before their first byte and are retried
+        // on the live node, so every new request gets its answer.
+        for (int i = 0; i < 4; i++) {
+            ChatCompletion next = viaProxy.chat().completions().create(chat("still there? " + i, 4).build());
+            assertThat(next.choices()).hasSize(1);
+        }
         assertThat(b.metric("vllm:generation_tokens_total", "")).isGreaterThan(0);
-        assertThat(proxy.get("/nodes/status", ADMIN.split(": ")).body()).contains("\"health\":\"unhealthy\"");
     }
 
     @Test
