@@ -57,7 +57,8 @@ public final class KvTransferBench implements Callable<Integer> {
     @Option(names = "--iters", defaultValue = "10")
     int iters;
 
-    @Option(names = "--max-read-mib", defaultValue = "64", description = "Largest single GET. Default: ${DEFAULT-VALUE}")
+    @Option(names = "--max-read-mib", defaultValue = "1024",
+            description = "Largest single GET (KvTransferConfig.maxReadBytes). Default: ${DEFAULT-VALUE}")
     long maxReadMib;
 
     @Option(names = "--rounds", defaultValue = "5",
