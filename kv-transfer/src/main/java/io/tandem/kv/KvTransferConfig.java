@@ -14,7 +14,10 @@ import java.util.Objects;
  * @param ucxConfig UCX settings for this engine's context only, keys without {@code UCX_} (e.g.
  *        {@code TLS=tcp}, {@code NET_DEVICES=lo}); empty: the environment's {@code UCX_*} and UCX's defaults
  * @param readTimeout a migration not finished after this fails with {@code TransferTimeoutException}
- * @param maxReadBytes the largest single RDMA GET; longer contiguous runs are split so several are in flight
+ * @param maxReadBytes the largest single RDMA GET; longer contiguous runs are split. The default, 1 GiB, keeps a
+ *        contiguous run in one GET: over UCX 1.13's TCP and shared-memory transports a GET is served by the
+ *        owner's worker in fragments anyway, and several big GETs in flight at once were slower than one
+ *        (docs/benchmarks.md, "KV transfer")
  * @param pingInterval how often the control channel pings each peer
  * @param peerDeadAfter silence after which a peer is declared dead and its reads fail
  */
@@ -60,7 +63,7 @@ public record KvTransferConfig(String engineId, KvBlockLayout layout, long arena
 
     /**
      * A builder with the defaults: control channel on {@code tcp://127.0.0.1:*}, UCX from the environment,
-     * read timeout 30 s, reads of at most 64 MiB, ping every 500 ms, peer dead after 3 s of silence.
+     * read timeout 30 s, reads of at most 1 GiB, ping every 500 ms, peer dead after 3 s of silence.
      */
     public static Builder builder(String engineId, KvBlockLayout layout, long arenaBytes) {
         return new Builder(engineId, layout, arenaBytes);
@@ -74,7 +77,7 @@ public record KvTransferConfig(String engineId, KvBlockLayout layout, long arena
         private String zmqBindAddress = "tcp://127.0.0.1:*";
         private Map<String, String> ucxConfig = Map.of();
         private Duration readTimeout = Duration.ofSeconds(30);
-        private long maxReadBytes = 64L << 20;
+        private long maxReadBytes = 1L << 30;
         private Duration pingInterval = Duration.ofMillis(500);
         private Duration peerDeadAfter = Duration.ofSeconds(3);
 

@@ -26,14 +26,20 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * KV migration bandwidth between two processes on this machine, against {@code ucx_perftest} GET bandwidth at the
- * same message size and transport, measured in the same run.
+ * KV migration bandwidth between two processes on this machine, against {@code ucx_perftest} GET bandwidth for the
+ * same bytes over the same transport, measured in the same run.
  *
  * <p>The prefill side is a child JVM holding a UCX-registered arena of {@code small}-model blocks (12 layers,
  * 4 KV heads, head_dim 64, f32, 64-token blocks: 1.5 MiB each); this process is the decode side and reads the
  * blocks of a 1k/4k/16k-token prompt (16/64/256 blocks, contiguous on both sides, so coalesced into GETs of
- * {@code --max-read-mib}). Bandwidth is bytes / wall time of {@code read()} to future completion, median of
- * {@code --iters}.
+ * {@code --max-read-mib}).
+ *
+ * <p>The comparison is like for like: by default {@code ucx_perftest -s} is the whole migration, so both read the
+ * same number of bytes from one region of that size, re-read every iteration ({@code --perftest-size get} uses one
+ * GET's size instead, as earlier versions did). Both are reported as "overall" bandwidth, total bytes / total wall
+ * time of the timed iterations (for us: {@code read()} to the future's completion, back to back). On a shared
+ * machine the two are interleaved: each of {@code --rounds} rounds times our iterations and then one
+ * {@code ucx_perftest} run, and the table gives the medians over rounds and the median of the per-round ratios.
  */
 @Command(name = "kv-bench", mixinStandardHelpOptions = true,
         description = "KV migration bandwidth vs ucx_perftest GET bandwidth, per transport and prompt length.")
@@ -51,8 +57,18 @@ public final class KvTransferBench implements Callable<Integer> {
     @Option(names = "--iters", defaultValue = "10")
     int iters;
 
-    @Option(names = "--max-read-mib", defaultValue = "64", description = "Largest single GET. Default: ${DEFAULT-VALUE}")
+    @Option(names = "--max-read-mib", defaultValue = "1024",
+            description = "Largest single GET (KvTransferConfig.maxReadBytes). Default: ${DEFAULT-VALUE}")
     long maxReadMib;
+
+    @Option(names = "--rounds", defaultValue = "5",
+            description = "Rounds of (our iterations, one ucx_perftest run), interleaved. Default: ${DEFAULT-VALUE}")
+    int rounds;
+
+    @Option(names = "--perftest-size", defaultValue = "migration",
+            description = "ucx_perftest -s: migration (the whole migration, like for like) or get (one of our GETs)."
+                    + " Default: ${DEFAULT-VALUE}")
+    String perftestSize;
 
     @Option(names = "--serve", hidden = true)
     String serveTransport;
@@ -68,8 +84,9 @@ public final class KvTransferBench implements Callable<Integer> {
         };
     }
 
-    record Row(String transport, int tokens, int blocks, long bytes, long readBytes, int reads, double mibPerSec,
-               double migrationMillis, double perftestMibPerSec) {
+    record Row(String transport, int tokens, int blocks, long bytes, long readBytes, int reads, long perftestBytes,
+               double mibPerSec, double bestMibPerSec, double perftestMibPerSec, double bestPerftestMibPerSec,
+               double ratio) {
     }
 
     @Override
@@ -85,13 +102,16 @@ public final class KvTransferBench implements Callable<Integer> {
         }
         System.out.printf(Locale.ROOT, "%s, UCX %s, %d cores%n%n", Runtime.version(), ucxVersion(),
                 Runtime.getRuntime().availableProcessors());
-        System.out.println("| transport | prompt tokens | blocks | MiB | GET size MiB | GETs | migration ms | "
-                + "migration MiB/s | ucx_perftest GET MiB/s | ratio |");
-        System.out.println("|---|---|---|---|---|---|---|---|---|---|");
+        System.out.printf(Locale.ROOT, "%d rounds x %d migrations, --max-read-mib %d, ucx_perftest -s %s%n%n",
+                rounds, iters, maxReadMib, perftestSize);
+        System.out.println("| transport | prompt tokens | MiB | our GETs x MiB | migration ms | migration MiB/s (best) "
+                + "| ucx_perftest -s MiB | ucx_perftest GET MiB/s (best) | ratio (median of rounds) |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|");
         for (Row r : rows) {
-            System.out.printf(Locale.ROOT, "| %s | %d | %d | %.0f | %.0f | %d | %.1f | %.0f | %.0f | %.2f |%n",
-                    r.transport, r.tokens, r.blocks, r.bytes / 1048576.0, r.readBytes / 1048576.0, r.reads,
-                    r.migrationMillis, r.mibPerSec, r.perftestMibPerSec, r.mibPerSec / r.perftestMibPerSec);
+            System.out.printf(Locale.ROOT, "| %s | %d | %.0f | %d x %.0f | %.1f | %.0f (%.0f) | %.0f | %.0f (%.0f) | %.2f |%n",
+                    r.transport, r.tokens, r.bytes / 1048576.0, r.reads, r.readBytes / 1048576.0,
+                    r.bytes / 1048576.0 / r.mibPerSec * 1000, r.mibPerSec, r.bestMibPerSec,
+                    r.perftestBytes / 1048576.0, r.perftestMibPerSec, r.bestPerftestMibPerSec, r.ratio);
         }
         return 0;
     }
@@ -126,21 +146,32 @@ public final class KvTransferBench implements Callable<Integer> {
                         decode.read("prefill", ids, ids).get(120, TimeUnit.SECONDS);
                     }
                     check(decode, n);
-                    double[] mibs = new double[iters];
-                    TransferStats last = null;
-                    for (int i = 0; i < iters; i++) {
-                        last = decode.read("prefill", ids, ids).get(120, TimeUnit.SECONDS);
-                        mibs[i] = last.bytesPerSecond() / 1048576.0;
-                    }
-                    Arrays.sort(mibs);
-                    double median = mibs[iters / 2];
-                    long bytes = last.bytes();
+                    long bytes = (long) n * SMALL.blockBytes();
                     long getSize = Math.min(bytes, (maxReadMib << 20) / SMALL.blockBytes() * SMALL.blockBytes());
-                    double perftest = perftest(transport, getSize);
-                    rows.add(new Row(transport, t, n, bytes, getSize, last.reads(), median,
-                            bytes / 1048576.0 / median * 1000, perftest));
-                    System.err.printf(Locale.ROOT, "%s %d tokens: %.0f MiB/s, ucx_perftest %.0f MiB/s%n", transport,
-                            t, median, perftest);
+                    long perftestBytes = switch (perftestSize) {
+                        case "migration" -> bytes;
+                        case "get" -> getSize;
+                        default -> throw new IllegalArgumentException("--perftest-size: " + perftestSize
+                                + " (expected: migration or get)");
+                    };
+                    double[] ours = new double[rounds];
+                    double[] theirs = new double[rounds];
+                    double[] ratios = new double[rounds];
+                    int reads = 0;
+                    for (int round = 0; round < rounds; round++) {
+                        long start = System.nanoTime();
+                        for (int i = 0; i < iters; i++) {
+                            reads = decode.read("prefill", ids, ids).get(120, TimeUnit.SECONDS).reads();
+                        }
+                        ours[round] = (double) bytes * iters / 1048576.0 / ((System.nanoTime() - start) / 1e9);
+                        theirs[round] = perftest(transport, perftestBytes, Math.max(10, iters * bytes / perftestBytes));
+                        ratios[round] = ours[round] / theirs[round];
+                        System.err.printf(Locale.ROOT, "%s %d tokens, round %d: %.0f MiB/s, ucx_perftest %.0f MiB/s,"
+                                + " ratio %.2f%n", transport, t, round, ours[round], theirs[round], ratios[round]);
+                    }
+                    check(decode, n);
+                    rows.add(new Row(transport, t, n, bytes, getSize, reads, perftestBytes, median(ours), max(ours),
+                            median(theirs), max(theirs), median(ratios)));
                 }
             }
         } finally {
@@ -149,6 +180,16 @@ public final class KvTransferBench implements Callable<Integer> {
             child.destroyForcibly();
         }
         return rows;
+    }
+
+    private static double median(double[] v) {
+        double[] c = v.clone();
+        Arrays.sort(c);
+        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
+    }
+
+    private static double max(double[] v) {
+        return Arrays.stream(v).max().orElse(Double.NaN);
     }
 
     /** Every 8-byte word of block b at offset o is b * 1e6 + o on the prefill side: check what landed. */
@@ -164,8 +205,11 @@ public final class KvTransferBench implements Callable<Integer> {
         }
     }
 
-    /** ucx_perftest ucp_get between two processes on 127.0.0.1 with the same UCX_TLS; bandwidth overall, MiB/s. */
-    static double perftest(String transport, long size) throws IOException, InterruptedException {
+    /**
+     * ucx_perftest ucp_get of {@code size} bytes, {@code iterations} times after 2 warm-ups, between two processes
+     * on 127.0.0.1 with the same UCX_TLS; bandwidth overall, MiB/s.
+     */
+    static double perftest(String transport, long size, long iterations) throws IOException, InterruptedException {
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
@@ -178,7 +222,6 @@ public final class KvTransferBench implements Callable<Integer> {
         Process srv = server.start();
         try {
             Thread.sleep(500);
-            long iterations = Math.max(10, Math.min(200, (4L << 30) / size));
             ProcessBuilder client = new ProcessBuilder("ucx_perftest", "127.0.0.1", "-p", String.valueOf(port),
                     "-t", "ucp_get", "-s", String.valueOf(size), "-n", String.valueOf(iterations), "-w", "2")
                     .redirectErrorStream(true);

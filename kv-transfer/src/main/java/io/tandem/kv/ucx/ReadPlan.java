@@ -6,7 +6,7 @@ import java.util.List;
 /**
  * Turns the block ids of one migration into RDMA reads: a run of blocks whose remote ids are consecutive AND
  * whose local ids are consecutive is one contiguous region on both sides, so it becomes one GET (split at
- * {@code maxReadBytes} so that a huge run still keeps several reads in flight). Pure and thread-safe.
+ * {@code maxReadBytes}). Pure and thread-safe.
  */
 public final class ReadPlan {
 
