@@ -1,20 +1,13 @@
 package io.tandem.agent.errors;
 
-import io.micronaut.http.HttpStatus;
-
-/** The request names a model this agent does not serve (404). */
-public final class ModelNotFoundException extends ApiException {
+/** The request names a model this agent does not serve (404, with OpenAI's type and code for that case). */
+public final class ModelNotFoundException extends NotFoundException {
     public ModelNotFoundException(String message, String param) {
         super(message, param);
     }
 
     public ModelNotFoundException(String message) {
         super(message, null);
-    }
-
-    @Override
-    public HttpStatus status() {
-        return HttpStatus.NOT_FOUND;
     }
 
     @Override

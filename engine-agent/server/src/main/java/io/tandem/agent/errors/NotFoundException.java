@@ -3,7 +3,7 @@ package io.tandem.agent.errors;
 import io.micronaut.http.HttpStatus;
 
 /** An unknown route or session (404). */
-public final class NotFoundException extends ApiException {
+public class NotFoundException extends ApiException {
     public NotFoundException(String message, String param) {
         super(message, param);
     }
