@@ -29,7 +29,6 @@ import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -977,10 +976,5 @@ public final class Engine implements AutoCloseable {
         if (w != null) {
             weightArenas.freeReplaced(w, null);
         }
-    }
-
-    /** Blocks awaiting release: the session ids a {@link #releaseCache} would free. */
-    Iterator<HeldCache> heldIterator() {
-        return held.values().iterator();
     }
 }

@@ -14,7 +14,7 @@ import io.tandem.engine.sampling.SamplingParams;
  * @param mask        constrained-decoding mask applied before every sample, or null
  * @param migration   start from KV blocks computed elsewhere instead of prefilling, or null
  */
-public record GenerationRequest(String requestId, int[] prompt, io.tandem.engine.sampling.SamplingParams params,
+public record GenerationRequest(String requestId, int[] prompt, SamplingParams params,
                                 boolean keepCache, LogitsMask mask, MigratedPrefill migration) {
 
     public GenerationRequest {
