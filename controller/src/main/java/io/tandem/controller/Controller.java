@@ -382,9 +382,17 @@ public final class Controller implements AutoCloseable {
         }));
     }
 
-    /** Puts a drained node back into rotation. */
+    /**
+     * Puts a drained node back into rotation. An attached agent is told first (it refuses new requests while
+     * drained), so routing never picks an agent that still answers 503; if it cannot be told, the node stays drained
+     * and the future fails.
+     */
     public CompletableFuture<NodeSnapshot> undrain(String url) {
-        return async(registry.apply(new NodeEvent.DrainSet(NodeSpec.normalizeUrl(url), false))
+        String u = NodeSpec.normalizeUrl(url);
+        CompletableFuture<Void> told = controlService.isAttached(u)
+                ? controlService.sendCommand(u, new NodeCommand.Undrain(), config.commandTimeout)
+                : CompletableFuture.completedFuture(null);
+        return async(told.thenCompose(v -> registry.apply(new NodeEvent.DrainSet(u, false)))
                 .thenApply(NodeSnapshot.class::cast));
     }
 

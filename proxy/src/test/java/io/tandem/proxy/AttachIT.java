@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Timeout;
 /**
  * Agents started with {@code --controller} attach to a real proxy's ClusterControl port: no /nodes/add, load
  * reports, commands down the stream, and a kill -9 taking the node out of rotation at once. Methods run in order:
- * the third kills the first agent.
+ * the third kills the first agent, the fourth drains the second and the fifth undrains it.
  */
 @Timeout(120)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -127,5 +127,20 @@ class AttachIT {
                 "{\"model\":\"tandem-tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4}");
         assertThat(r.statusCode()).as(r.body()).isEqualTo(503);
         assertThat(b.get("/health").statusCode()).isEqualTo(200); // alive, only out of rotation
+    }
+
+    @Test
+    @Order(5)
+    void undrain_sentDownTheStream_theAgentServesAgain() throws Exception {
+        HttpResponse<String> r = proxy.post("/nodes/undrain", "{\"url\":\"" + b.base() + "\"}", ADMIN);
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        assertThat(node(b).path("draining").asBoolean(true)).isFalse();
+        // The agent itself accepts again (no wait: the proxy answers undrain after the agent confirmed it) ...
+        r = b.post("/v1/chat/completions",
+                "{\"model\":\"tandem-tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4}");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        // ... and the proxy routes to it (the only live node).
+        await().atMost(Duration.ofSeconds(5)).until(() -> node(b).path("routable").asBoolean(false));
+        assertThat(viaProxy.chat().completions().create(chat("back again")).choices()).hasSize(1);
     }
 }

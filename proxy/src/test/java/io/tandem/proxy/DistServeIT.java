@@ -28,8 +28,9 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * DistServe mode through a real proxy process. The prefill and decode engines are {@link FakeDistServeNode}s
- * (LMDeploy's DistServe protocol on 127.0.0.1) computing with one real hybrid agent, because the agent's own
- * prefill/decode roles are not in this branch yet; so output through the proxy must equal that agent's own.
+ * (LMDeploy's DistServe protocol on 127.0.0.1) computing with one real hybrid agent, so the proxy's side of the
+ * protocol (request fields, retries, free_cache) can be checked exactly; output through the proxy must equal that
+ * agent's own. The same flow with real prefill/decode agents is {@link RealDistServeIT}.
  * Decode D1 is weighted far above D2, so D1 serves while it is routable.
  */
 @Timeout(120)

@@ -114,13 +114,18 @@ final class Procs {
     }
 
     static Proc agent(String... extraArgs) throws Exception {
+        return agent(java.util.Map.of(), extraArgs);
+    }
+
+    /** An agent whose process environment also has {@code env} (e.g. UCX_TLS for a prefill or decode role). */
+    static Proc agent(java.util.Map<String, String> env, String... extraArgs) throws Exception {
         int port = freePort();
         Path module = ROOT.resolve("engine-agent/server");
         List<String> cmd = java(module, "io.tandem.agent.AgentMain");
         cmd.addAll(List.of("--model", tinyModel().toString(), "--host", "127.0.0.1", "--port", Integer.toString(port),
                 "--kv-blocks", "160", "--block-size", "16", "--threads", "1", "--shutdown-grace", "2s"));
         cmd.addAll(List.of(extraArgs));
-        return start(cmd, port, "agent");
+        return start(cmd, port, "agent", env);
     }
 
     /** A proxy on {@code port} (0 = a free one); {@code jvmProps} are -D settings (e.g. health interval). */
@@ -130,7 +135,7 @@ final class Procs {
         cmd.addAll(1, jvmProps);
         cmd.addAll(List.of("--host", "127.0.0.1", "--port", Integer.toString(p)));
         cmd.addAll(List.of(args));
-        return start(cmd, p, "proxy");
+        return start(cmd, p, "proxy", java.util.Map.of());
     }
 
     private static List<String> java(Path module, String main) {
@@ -146,11 +151,14 @@ final class Procs {
                 "-XX:+UseSerialGC", "-Xmx384m", "-cp", cp, main));
     }
 
-    private static Proc start(List<String> cmd, int port, String kind) throws Exception {
+    private static Proc start(List<String> cmd, int port, String kind, java.util.Map<String, String> env)
+            throws Exception {
         Path logs = ROOT.resolve("proxy/target/it-logs");
         Files.createDirectories(logs);
         Path log = logs.resolve(kind + "-" + port + ".log");
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().putAll(env);
+        Process p = pb.start();
         Proc proc = new Proc(p, port, log);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {

@@ -8,6 +8,9 @@ public sealed interface NodeCommand {
     /** Finish running requests, accept no new ones; abort what still runs after {@code deadline} (zero = never). */
     record Drain(Duration deadline) implements NodeCommand {}
 
+    /** End a drain: accept new requests again (and drop the drain's pending deadline abort). */
+    record Undrain() implements NodeCommand {}
+
     /** LMDeploy's /sleep: level 1 releases weights, level 2 weights and KV cache. */
     record Sleep(int level) implements NodeCommand {
         public Sleep {

@@ -21,6 +21,7 @@ import io.tandem.proto.DrainCommand;
 import io.tandem.proto.EngineConfig;
 import io.tandem.proto.FreeCacheCommand;
 import io.tandem.proto.SleepCommand;
+import io.tandem.proto.UndrainCommand;
 import io.tandem.proto.UpdateWeightsCommand;
 import io.tandem.proto.WakeUpCommand;
 
@@ -67,6 +68,7 @@ final class ProtoConversions {
         AgentCommand.Builder b = AgentCommand.newBuilder().setCommandId(id);
         switch (command) {
             case NodeCommand.Drain d -> b.setDrain(DrainCommand.newBuilder().setDeadlineMs(d.deadline().toMillis()));
+            case NodeCommand.Undrain u -> b.setUndrain(UndrainCommand.getDefaultInstance());
             case NodeCommand.Sleep s -> b.setSleep(SleepCommand.newBuilder().setLevel(s.level()));
             case NodeCommand.WakeUp w -> b.setWakeup(WakeUpCommand.newBuilder().addAllTags(w.tags()));
             case NodeCommand.UpdateWeightsNotice u -> b.setUpdateWeights(UpdateWeightsCommand.newBuilder().setVersion(u.version()));

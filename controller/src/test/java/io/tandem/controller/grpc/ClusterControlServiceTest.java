@@ -185,6 +185,9 @@ class ClusterControlServiceTest {
         service.sendCommand(URL, new NodeCommand.Drain(Duration.ofSeconds(30)), Duration.ofSeconds(5)).join();
         var sent = agent.received.stream().filter(ControllerMessage::hasCommand).findFirst().orElseThrow().getCommand();
         assertThat(sent.getDrain().getDeadlineMs()).isEqualTo(30_000);
+        service.sendCommand(URL, new NodeCommand.Undrain(), Duration.ofSeconds(5)).join();
+        assertThat(agent.received.stream().filter(ControllerMessage::hasCommand).map(ControllerMessage::getCommand)
+                .filter(c -> c.hasUndrain()).count()).isEqualTo(1);
 
         agent.answerOk = false;
         assertThatThrownBy(() -> service.sendCommand(URL, new NodeCommand.FreeCache(42), Duration.ofSeconds(5)).join())

@@ -9,18 +9,22 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Carries out one controller command on this agent. Each command completes its future when it has taken effect
  * (sleep and wake-up when the engine says so), or fails it with the reason the controller is told.
  *
- * <p>Drain has no undrain in the protocol yet: a drained agent refuses new generation requests (503) until it is
- * restarted. Thread-safe: the engine and the session registry are.
+ * <p>A drained agent refuses new generation requests (503) until an undrain command (or a restart); an undrain also
+ * voids the drain's pending deadline abort, so a later drain is not cut short by an earlier one's timer.
+ * Thread-safe: the engine and the session registry are, and drains are counted atomically.
  */
 final class CommandExecutor {
     private final AgentEngine agent;
     private final SessionRegistry sessions;
     private final ScheduledExecutorService timers;
+    /** Bumped by every drain and undrain: a deadline timer aborts only if no drain or undrain came after it. */
+    private final AtomicLong drainEpoch = new AtomicLong();
 
     CommandExecutor(AgentEngine agent, SessionRegistry sessions, ScheduledExecutorService timers) {
         this.agent = agent;
@@ -33,16 +37,22 @@ final class CommandExecutor {
         try {
             return switch (command.getKindCase()) {
                 case DRAIN -> {
+                    long epoch = drainEpoch.incrementAndGet();
                     agent.setDrainedByController(true);
                     long deadlineMs = command.getDrain().getDeadlineMs();
                     if (deadlineMs > 0) {
                         // What is still running at the deadline is aborted; its clients see the stream end.
                         timers.schedule(() -> {
-                            if (agent.drainedByController()) {
+                            if (agent.drainedByController() && drainEpoch.get() == epoch) {
                                 engine.abortAll();
                             }
                         }, deadlineMs, TimeUnit.MILLISECONDS);
                     }
+                    yield CompletableFuture.completedFuture(null);
+                }
+                case UNDRAIN -> {
+                    drainEpoch.incrementAndGet();
+                    agent.setDrainedByController(false);
                     yield CompletableFuture.completedFuture(null);
                 }
                 case SLEEP -> {
