@@ -14,7 +14,7 @@ class PagedAttentionTest {
 
     /** Scattered, non-contiguous block tables of several lengths against a float64 reference over plain arrays. */
     @ParameterizedTest
-    @CsvSource({"1, 16, 8", "17, 16, 8", "64, 16, 64", "100, 32, 64", "300, 64, 128", "7, 1, 16"})
+    @CsvSource({"1, 16, 8", "17, 16, 8", "64, 16, 64", "100, 32, 64", "1000, 64, 64", "33, 16, 32", "300, 64, 128", "7, 1, 16"})
     void attend_matchesFloat64ReferenceOverContiguousKv(int len, int blockSize, int headDim) {
         int layers = 3;
         int kvHeads = 2;
