@@ -8,7 +8,6 @@ import io.tandem.kv.KvBlockLayout;
 import io.tandem.kv.KvTransferConfig;
 import io.tandem.kv.KvTransferEngine;
 import io.tandem.engine.generator.ModelGenerator;
-import io.tandem.engine.generator.ModelSpec;
 import io.tandem.engine.kvcache.KvDtype;
 import io.tandem.engine.kvcache.KvLayout;
 import io.tandem.engine.kvcache.KvMemoryProvider;
@@ -18,12 +17,9 @@ import io.tandem.engine.model.ModelLoader;
 import io.tandem.engine.model.ModelConfig;
 import io.tandem.engine.scheduler.Engine;
 import io.tandem.engine.scheduler.EngineConfig;
-import io.tandem.engine.tensor.GgmlType;
 import jakarta.annotation.PreDestroy;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -48,8 +44,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 @Context
 public final class AgentEngine implements AutoCloseable {
-    /** Where the default demo model is generated when no model is configured (as {@code tandem generate}). */
-    public static final Path DEFAULT_MODEL = Path.of("models", "tandem-small-q8_0.gguf");
     private static final int DEFAULT_KV_BLOCKS = 512;
 
     private final LoadedModel model;
@@ -65,7 +59,7 @@ public final class AgentEngine implements AutoCloseable {
 
     public AgentEngine(AgentConfig config, @Value("${micronaut.server.host:}") String host,
                        @Value("${micronaut.server.port:23333}") int port) {
-        Path path = config.model().isBlank() ? defaultModel() : Path.of(config.model());
+        Path path = config.model().isBlank() ? ModelGenerator.defaultModel() : Path.of(config.model());
         PrintStream err = System.err;
         long t0 = System.nanoTime();
         LoadedModel m = LoadedModel.load(path, new ProgressBar(err, "loading " + path.getFileName(), layerCount(path)));
@@ -128,20 +122,6 @@ public final class AgentEngine implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             return 0; // LoadedModel.load reports the real problem with the file
         }
-    }
-
-    private static Path defaultModel() {
-        Path path = DEFAULT_MODEL;
-        if (!Files.exists(path)) {
-            System.err.println("tandem agent: generating the default model " + path + " (small preset, Q8_0) ...");
-            try {
-                Files.createDirectories(path.toAbsolutePath().getParent());
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-            ModelGenerator.generate(ModelSpec.small(GgmlType.Q8_0), path);
-        }
-        return path;
     }
 
     static int kvBlocks(AgentConfig config, ModelConfig c) {
