@@ -22,6 +22,8 @@ import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 
+import io.tandem.controller.admin.HttpNodeAdminClient;
+import io.tandem.controller.admin.NodeAdminClient;
 import io.tandem.controller.discovery.ConsulDiscovery;
 import io.tandem.controller.discovery.ConsulServiceFormat;
 import io.tandem.controller.errors.PairingFailedException;
@@ -61,7 +63,7 @@ import io.tandem.controller.routing.Strategies;
  * The controller library's facade: everything the proxy needs from the cluster brain, and nothing of how it works.
  *
  * <p><b>Lifecycle.</b> {@link #builder()}...{@link Builder#build()} loads the state file, starts the periodic work
- * (HTTP health checks every {@code healthInterval}, heartbeat ticks, Consul polls, session gc) and, if a gRPC port
+ * (HTTP health checks every {@code healthInterval}, heartbeat ticks, the Consul watch, session gc) and, if a gRPC port
  * is set, the ClusterControl server. {@link #close()} stops all of it.
  *
  * <p><b>Requests.</b> {@link #pick} chooses a hybrid node or a connected prefill/decode pair (connecting it on first
@@ -86,6 +88,7 @@ public final class Controller implements AutoCloseable {
     private final SessionTable sessions;
     private final HealthChecker healthChecker;
     private final ClusterControlService controlService;
+    private final ClusterAdmin admin;
     private final Optional<ClusterControlServer> controlServer;
     private final Optional<ConsulDiscovery> discovery;
     private final PeriodicScheduler scheduler;
@@ -116,7 +119,7 @@ public final class Controller implements AutoCloseable {
         this.sessionIds = new AtomicLong((b.clock.millis() & 0xFFFF_FFFFL) << 16);
 
         HttpClient http = b.httpClient;
-        if (http == null && (b.healthProbe == null || b.distServeClient == null)) {
+        if (http == null && (b.healthProbe == null || b.distServeClient == null || b.nodeAdminClient == null)) {
             http = HttpClient.newBuilder().connectTimeout(b.healthTimeout).version(HttpClient.Version.HTTP_1_1).build();
             this.ownedHttpClient = Optional.of(http);
         } else {
@@ -147,8 +150,11 @@ public final class Controller implements AutoCloseable {
                             result.timedOut()));
                 });
         this.controlService = new ClusterControlService(registry, b.clusterToken, b.loadReportInterval);
+        this.admin = new ClusterAdmin(this, registry, controlService, b.nodeAdminClient != null ? b.nodeAdminClient
+                : new HttpNodeAdminClient(http, b.nodeAdminTimeout, b.nodeAdminKey), b.clock, b.callbackExecutor);
         this.discovery = Optional.ofNullable(b.consulUrl)
-                .map(url -> ConsulDiscovery.connect(url, b.consulService, b.consulTimeout, registry));
+                .map(url -> ConsulDiscovery.connect(url, b.consulService, b.consulTimeout, b.consulWait,
+                        b.consulRetryBackoff, registry));
         this.scheduler = b.scheduler != null ? b.scheduler : PeriodicScheduler.system();
 
         int loaded = registry.loadState().join();
@@ -159,7 +165,7 @@ public final class Controller implements AutoCloseable {
         scheduler.every("health-checks", b.healthInterval, healthChecker::checkAll);
         scheduler.every("registry-tick", b.healthInterval, () -> registry.apply(new NodeEvent.Tick()));
         scheduler.every("session-gc", b.sessionLease.dividedBy(4), () -> gc());
-        discovery.ifPresent(d -> scheduler.every("consul-poll", b.consulPollInterval, d::pollOnce));
+        discovery.ifPresent(ConsulDiscovery::start);
         try {
             this.controlServer = b.grpcPort == null ? Optional.empty()
                     : Optional.of(ClusterControlServer.start(b.grpcPort, controlService));
@@ -396,6 +402,42 @@ public final class Controller implements AutoCloseable {
                 .thenApply(NodeSnapshot.class::cast));
     }
 
+    // ---------------------------------------------------------------- cluster-wide management
+
+    /**
+     * {@code POST /update_weights} on the proxy: the agent's weight update on every node of a model. A commit drains,
+     * updates and resumes each node, one at a time or all at once; a staging request goes to every node at once.
+     * Completes with one result per node, in pool order (failed nodes included: the future fails only when
+     * nothing could be tried: UnknownModelException, NoHealthyNodeException, or NodeConflictException while another
+     * update runs). See {@link ClusterAdmin} for what is left drained when a node fails.
+     */
+    public CompletableFuture<List<NodeResult>> updateWeights(WeightUpdate update) {
+        return async(attempt(() -> admin.updateWeights(update)));
+    }
+
+    /** LMDeploy's /sleep on every node of {@code model} (all when empty); sleeping nodes are out of rotation. */
+    public CompletableFuture<List<NodeResult>> sleep(Optional<String> model, int level) {
+        return async(attempt(() -> admin.sleep(model, level)));
+    }
+
+    /** LMDeploy's /wakeup on every node of {@code model} (all when empty); each goes back once it confirmed. */
+    public CompletableFuture<List<NodeResult>> wakeUp(Optional<String> model, List<String> tags) {
+        return async(attempt(() -> admin.wakeUp(model, List.copyOf(tags))));
+    }
+
+    /** Each node's own /is_sleeping answer, as its result's detail. */
+    public CompletableFuture<List<NodeResult>> isSleeping(Optional<String> model) {
+        return async(attempt(() -> admin.isSleeping(model)));
+    }
+
+    private static <T> CompletableFuture<T> attempt(java.util.function.Supplier<CompletableFuture<T>> op) {
+        try {
+            return op.get();
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
     /** The gRPC service, for a proxy that serves it on its own gRPC server instead of {@link Builder#grpcPort}. */
     public ClusterControlService clusterControlService() {
         return controlService;
@@ -470,12 +512,16 @@ public final class Controller implements AutoCloseable {
         private Integer grpcPort;
         private String consulUrl;
         private String consulService = ConsulServiceFormat.SERVICE_NAME;
-        private Duration consulPollInterval = Duration.ofSeconds(2);
+        private Duration consulWait = Duration.ofMinutes(1);
+        private Backoff consulRetryBackoff = new Backoff(Duration.ofSeconds(1), Duration.ofSeconds(30));
         private Duration consulTimeout = Duration.ofSeconds(5);
         private PeriodicScheduler scheduler;
         private HttpClient httpClient;
         private HealthProbe healthProbe;
         private DistServeClient distServeClient;
+        private NodeAdminClient nodeAdminClient;
+        private Optional<String> nodeAdminKey = Optional.empty();
+        private Duration nodeAdminTimeout = Duration.ofMinutes(10);
         private Executor callbackExecutor = ForkJoinPool.commonPool();
 
         private Builder() {}
@@ -606,11 +652,20 @@ public final class Controller implements AutoCloseable {
             return this;
         }
 
-        /** Watch this Consul agent (e.g. "http://127.0.0.1:8500") for agents. Default: no Consul. */
-        public Builder consul(String url, String serviceName, Duration pollInterval) {
+        /**
+         * Watch this Consul agent (e.g. "http://127.0.0.1:8500") for agents of {@code serviceName} with blocking
+         * queries of up to {@code wait} each (default 1 min; 1 s to 10 min). Default: no Consul.
+         */
+        public Builder consul(String url, String serviceName, Duration wait) {
             this.consulUrl = Objects.requireNonNull(url, "consul url");
             this.consulService = Objects.requireNonNull(serviceName, "serviceName");
-            this.consulPollInterval = positive("consulPollInterval", pollInterval);
+            this.consulWait = positive("consulWait", wait);
+            return this;
+        }
+
+        /** Delays between Consul reads after failures in a row; default 1 s doubling to 30 s. */
+        public Builder consulRetryBackoff(Duration initial, Duration max) {
+            this.consulRetryBackoff = new Backoff(initial, max);
             return this;
         }
 
@@ -632,6 +687,23 @@ public final class Controller implements AutoCloseable {
 
         public Builder distServeClient(DistServeClient client) {
             this.distServeClient = Objects.requireNonNull(client, "distServeClient");
+            return this;
+        }
+
+        /** Bearer sent to nodes on /update_weights, /sleep, /wakeup (the agents' --admin-key). Default: none. */
+        public Builder nodeAdminKey(String key) {
+            this.nodeAdminKey = Optional.ofNullable(key).filter(k -> !k.isBlank());
+            return this;
+        }
+
+        /** Longest wait for a node's answer to a management call (a weight commit); default 10 min. */
+        public Builder nodeAdminTimeout(Duration d) {
+            this.nodeAdminTimeout = positive("nodeAdminTimeout", d);
+            return this;
+        }
+
+        public Builder nodeAdminClient(NodeAdminClient client) {
+            this.nodeAdminClient = Objects.requireNonNull(client, "nodeAdminClient");
             return this;
         }
 

@@ -6,7 +6,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Runs the controller's periodic work (health checks, heartbeat ticks, Consul polls, session gc). The system one
+ * Runs the controller's periodic work (health checks, heartbeat ticks, session gc). The system one
  * uses one daemon timer thread; tests pass a manual one and run due tasks by hand with a fake clock, so no test
  * sleeps.
  */

@@ -11,7 +11,7 @@ import com.tngtech.archunit.core.importer.ImportOption;
 
 /**
  * The controller's dependency rules: it knows nothing above it (proxy) or beside it (agent, kv transfer), and its
- * packages depend downwards only: facade -> grpc, discovery -> pairing -> routing -> registry -> health -> errors.
+ * packages depend downwards only: facade -> grpc, discovery, admin -> pairing -> routing -> registry -> health -> errors.
  */
 class LayeringTest {
     private static final JavaClasses CLASSES = new ClassFileImporter()
@@ -41,6 +41,7 @@ class LayeringTest {
                 .layer("Facade").definedBy("io.tandem.controller")
                 .layer("Grpc").definedBy("io.tandem.controller.grpc..")
                 .layer("Discovery").definedBy("io.tandem.controller.discovery..")
+                .layer("Admin").definedBy("io.tandem.controller.admin..")
                 .layer("Pairing").definedBy("io.tandem.controller.pairing..")
                 .layer("Routing").definedBy("io.tandem.controller.routing..")
                 .layer("Registry").definedBy("io.tandem.controller.registry..")
@@ -48,6 +49,7 @@ class LayeringTest {
                 .whereLayer("Facade").mayNotBeAccessedByAnyLayer()
                 .whereLayer("Grpc").mayOnlyBeAccessedByLayers("Facade")
                 .whereLayer("Discovery").mayOnlyBeAccessedByLayers("Facade")
+                .whereLayer("Admin").mayOnlyBeAccessedByLayers("Facade")
                 .whereLayer("Pairing").mayOnlyBeAccessedByLayers("Facade")
                 .whereLayer("Routing").mayOnlyBeAccessedByLayers("Facade")
                 .whereLayer("Registry").mayOnlyBeAccessedByLayers("Facade", "Grpc", "Discovery", "Pairing", "Routing")

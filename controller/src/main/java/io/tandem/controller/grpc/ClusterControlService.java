@@ -3,8 +3,11 @@ package io.tandem.controller.grpc;
 import java.security.MessageDigest;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
@@ -14,6 +17,7 @@ import io.grpc.stub.StreamObserver;
 import io.tandem.controller.errors.NodeUnavailableException;
 import io.tandem.controller.registry.NodeEvent;
 import io.tandem.controller.registry.NodeRegistry;
+import io.tandem.controller.registry.NodeSnapshot;
 import io.tandem.controller.registry.NodeSpec;
 import io.tandem.proto.AgentMessage;
 import io.tandem.proto.ClusterControlGrpc;
@@ -28,16 +32,26 @@ import io.tandem.proto.RegistrationAccepted;
  * events; the stream's end (error, cancel or completion) marks the node unavailable at once, unless a newer stream
  * has replaced it. Commands go down the stream through {@link #sendCommand}.
  *
+ * <p><b>Re-attach.</b> The controller's drain and sleep state of a node outlives its stream: when an agent registers
+ * a url the registry knows as draining or asleep (its stream broke, or its process restarted), it is told again
+ * right after the registration answer ({@code Drain} without deadline, {@code Sleep} with the level), so it never
+ * comes back into service behind the operator's back. A node registering again while not draining is sent
+ * {@code Undrain} (idempotent on the agent), since an undrain given while it was detached could not reach it.
+ *
  * <p>Thread-safe. gRPC delivers one stream's inbound messages serially; sessions live in a concurrent map whose
  * replace-by-url is atomic, so an old stream breaking after a new one registered cannot mark the node down.
  */
 public final class ClusterControlService extends ClusterControlGrpc.ClusterControlImplBase {
     private static final System.Logger LOG = System.getLogger(ClusterControlService.class.getName());
+    /** How long an agent has to confirm a restored drain or sleep (a failure is logged; the registry is unchanged). */
+    private static final Duration RESTORE_TIMEOUT = Duration.ofSeconds(30);
 
     private final NodeRegistry registry;
     private final Optional<String> clusterToken;
     private final Duration loadReportInterval;
     private final Map<String, AgentSession> sessions = new ConcurrentHashMap<>();
+    /** Urls that have registered before (a later register is a re-attach that must be told the node's state). */
+    private final Set<String> registeredBefore = ConcurrentHashMap.newKeySet();
     private final LongAdder streamsBroken = new LongAdder();
     private volatile boolean closing;
 
@@ -72,6 +86,27 @@ public final class ClusterControlService extends ClusterControlGrpc.ClusterContr
         closing = true;
         sessions.values().forEach(s -> s.close(Status.UNAVAILABLE.withDescription("controller shutting down")));
         sessions.clear();
+    }
+
+    /** Tells a (re-)attached agent the drain and sleep state the registry holds for it (see the class comment). */
+    private void restoreState(AgentSession session, NodeSnapshot node, boolean reattach) {
+        List<NodeCommand> commands = new ArrayList<>();
+        if (node.draining()) {
+            commands.add(new NodeCommand.Drain(Duration.ZERO));
+        } else if (reattach) {
+            commands.add(new NodeCommand.Undrain());
+        }
+        if (node.sleeping()) {
+            commands.add(new NodeCommand.Sleep(node.sleepLevel()));
+        }
+        for (NodeCommand c : commands) {
+            LOG.log(System.Logger.Level.INFO, "restoring " + c + " on agent " + session.url);
+            session.command(c, RESTORE_TIMEOUT).whenComplete((v, e) -> {
+                if (e != null) {
+                    LOG.log(System.Logger.Level.WARNING, "could not restore " + c + " on " + session.url + ": " + e);
+                }
+            });
+        }
     }
 
     @Override
@@ -134,6 +169,7 @@ public final class ClusterControlService extends ClusterControlGrpc.ClusterContr
                 if (older != null) {
                     older.close(Status.ABORTED.withDescription("superseded by a newer stream for " + spec.url()));
                 }
+                boolean reattach = !registeredBefore.add(spec.url());
                 registry.apply(new NodeEvent.StreamAttached(spec)).whenComplete((snapshot, error) -> {
                     if (error != null) {
                         sessions.remove(spec.url(), mine);
@@ -145,6 +181,7 @@ public final class ClusterControlService extends ClusterControlGrpc.ClusterContr
                     mine.send(ControllerMessage.newBuilder().setRegistered(RegistrationAccepted.newBuilder()
                             .setNodeId(spec.url())
                             .setLoadReportIntervalMs((int) loadReportInterval.toMillis())).build());
+                    restoreState(mine, (NodeSnapshot) snapshot, reattach);
                 });
             }
 

@@ -5,7 +5,7 @@ import java.time.Duration;
 /**
  * The named events that change the node pool. Each is applied by the registry's owner thread, one at a time, in
  * the order submitted. Events about a node that is no longer in the pool are ignored (it was removed meanwhile),
- * except {@link NodeRemoved} and {@link DrainSet}, which fail with NodeNotFoundException.
+ * except {@link NodeRemoved}, {@link DrainSet} and {@link SleepSet}, which fail with NodeNotFoundException.
  */
 public sealed interface NodeEvent {
     /** An operator, the state file or discovery adds a node (or updates its role, models and speed). */
@@ -43,6 +43,18 @@ public sealed interface NodeEvent {
 
     /** An operator starts or ends draining: a draining node gets no new requests. */
     record DrainSet(String url, boolean draining) implements NodeEvent {}
+
+    /**
+     * The node was put to sleep ({@code level} 1 or 2, LMDeploy's /sleep) or woken ({@code level} 0): a sleeping node
+     * answers 503 to generation, so it gets no new requests.
+     */
+    record SleepSet(String url, int level) implements NodeEvent {
+        public SleepSet {
+            if (level < 0 || level > 2) {
+                throw new IllegalArgumentException("level: " + level + " (expected: 0 awake, 1 or 2 asleep)");
+            }
+        }
+    }
 
     /** Periodic housekeeping: silent control streams are marked down, long-dead stream nodes expire. */
     record Tick() implements NodeEvent {}

@@ -26,6 +26,7 @@ import io.tandem.controller.registry.NodeEvent.NodeRemoved;
 import io.tandem.controller.registry.NodeEvent.RequestFailed;
 import io.tandem.controller.registry.NodeEvent.RequestFinished;
 import io.tandem.controller.registry.NodeEvent.RequestStarted;
+import io.tandem.controller.registry.NodeEvent.SleepSet;
 import io.tandem.controller.registry.NodeEvent.StreamAttached;
 import io.tandem.controller.registry.NodeEvent.StreamBroken;
 import io.tandem.controller.registry.NodeEvent.Tick;
@@ -117,7 +118,7 @@ public final class NodeRegistry {
 
     /**
      * Applies one event. Completes with the affected node's snapshot (NodeAdded, NodeRemoved, StreamAttached,
-     * DrainSet), or {@code null} for the others.
+     * DrainSet, SleepSet), or {@code null} for the others.
      */
     public CompletableFuture<Object> apply(NodeEvent event) {
         return loop.submit(event.name(), () -> {
@@ -260,6 +261,14 @@ public final class NodeRegistry {
                     throw new NodeNotFoundException("no node " + url + " in the pool");
                 }
                 state.draining = draining;
+                yield state.snapshot();
+            }
+            case SleepSet(String url, int level) -> {
+                NodeState state = nodes.get(url);
+                if (state == null) {
+                    throw new NodeNotFoundException("no node " + url + " in the pool");
+                }
+                state.sleepLevel = level;
                 yield state.snapshot();
             }
             case Tick() -> {

@@ -23,13 +23,14 @@ import io.tandem.controller.health.CircuitState;
  * @param circuitOpenUntil when an OPEN circuit becomes HALF_OPEN ({@link Instant#MIN} when not open)
  * @param attached         whether a ClusterControl stream is attached now
  * @param draining         taken out of rotation by an operator (drain command)
+ * @param sleepLevel       0 awake; 1 or 2: put to sleep (LMDeploy's /sleep level), out of rotation until woken
  * @param engineConfig     DistServe engine config the agent registered with, if any
  * @param source           how the node entered the pool
  * @param addedAt          when it entered the pool
  */
 public record NodeSnapshot(String url, EngineRole role, List<String> models, Integer speed, int unfinished,
                            List<Double> latencies, Health health, String healthReason, Optional<NodeLoad> load,
-                           CircuitState circuit, Instant circuitOpenUntil, boolean attached, boolean draining,
+                           CircuitState circuit, Instant circuitOpenUntil, boolean attached, boolean draining, int sleepLevel,
                            Optional<DistServeEngineConfig> engineConfig, NodeSource source, Instant addedAt) {
 
     public NodeSnapshot {
@@ -46,12 +47,16 @@ public record NodeSnapshot(String url, EngineRole role, List<String> models, Int
         return models.contains(model);
     }
 
+    public boolean sleeping() {
+        return sleepLevel > 0;
+    }
+
     /**
-     * Whether routing may pick this node at {@code now}: not unhealthy, not draining, and the circuit not open
+     * Whether routing may pick this node at {@code now}: not unhealthy, not draining, not asleep, and the circuit not open
      * (an OPEN circuit whose period has passed counts as HALF_OPEN, which allows a trial).
      */
     public boolean isRoutable(Instant now) {
-        if (health == Health.UNHEALTHY || draining) {
+        if (health == Health.UNHEALTHY || draining || sleepLevel > 0) {
             return false;
         }
         return circuit != CircuitState.OPEN || !now.isBefore(circuitOpenUntil);

@@ -20,6 +20,8 @@ final class NodeState {
     Optional<NodeLoad> load = Optional.empty();
     boolean attached;
     boolean draining;
+    /** 0 awake; 1 or 2: the sleep level it was put to. */
+    int sleepLevel;
     /** When a request on this node last finished well; a busy node's slow probe is not a dead node. */
     Instant lastRequestOkAt = Instant.MIN;
     /** Probe timeouts in a row. */
@@ -53,6 +55,6 @@ final class NodeState {
     NodeSnapshot snapshot() {
         return new NodeSnapshot(spec.url(), spec.role(), spec.models(), spec.speed(), unfinished,
                 List.copyOf(latencies), health, healthReason, load, breaker.state(), breaker.openUntil(), attached,
-                draining, spec.engineConfig(), spec.source(), addedAt);
+                draining, sleepLevel, spec.engineConfig(), spec.source(), addedAt);
     }
 }

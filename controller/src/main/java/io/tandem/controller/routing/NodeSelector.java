@@ -38,7 +38,7 @@ public final class NodeSelector {
             long ofRole = nodes.stream().filter(n -> n.serves(context.model()) && n.role() == role).count();
             throw new NoHealthyNodeException("no " + role.displayName().toLowerCase(java.util.Locale.ROOT)
                     + " node available for model '" + context.model() + "' (" + ofRole + " in the pool, "
-                    + (ofRole == 0 ? "none of that role" : "none routable now: unhealthy, circuit open, draining or already tried")
+                    + (ofRole == 0 ? "none of that role" : "none routable now: unhealthy, circuit open, draining, asleep or already tried")
                     + ")");
         }
         return strategy.select(candidates, context).orElseThrow();

@@ -62,7 +62,8 @@ class ConsulDiscoveryIT {
         NodeRegistry registry = new NodeRegistry(loop, RegistryConfig.defaults(java.time.Clock.systemUTC()));
         Consul consul = Consul.builder().withUrl(consulUrl).build();
         try (ConsulDiscovery discovery = ConsulDiscovery.connect(consulUrl, ConsulServiceFormat.SERVICE_NAME,
-                Duration.ofSeconds(5), registry)) {
+                Duration.ofSeconds(5), Duration.ofSeconds(5),
+                new io.tandem.controller.internal.Backoff(Duration.ofMillis(200), Duration.ofSeconds(2)), registry)) {
             consul.agentClient().register(ImmutableRegistration.builder()
                     .id("agent-1").name(ConsulServiceFormat.SERVICE_NAME).address("10.1.2.3").port(23333)
                     .tags(List.of("role=decode", "model=m")).build());

@@ -25,6 +25,7 @@ import io.tandem.controller.errors.NodeUnavailableException;
 import io.tandem.controller.internal.EventLoop;
 import io.tandem.controller.registry.EngineRole;
 import io.tandem.controller.registry.Health;
+import io.tandem.controller.registry.NodeEvent;
 import io.tandem.controller.registry.NodeRegistry;
 import io.tandem.controller.registry.NodeSnapshot;
 import io.tandem.controller.registry.NodeSpec;
@@ -192,6 +193,45 @@ class ClusterControlServiceTest {
         agent.answerOk = false;
         assertThatThrownBy(() -> service.sendCommand(URL, new NodeCommand.FreeCache(42), Duration.ofSeconds(5)).join())
                 .cause().isInstanceOf(CommandFailedException.class).hasMessageContaining("busy");
+    }
+
+    private static List<io.tandem.proto.AgentCommand> commands(Agent agent) {
+        return agent.received.stream().filter(ControllerMessage::hasCommand).map(ControllerMessage::getCommand).toList();
+    }
+
+    @Test
+    void drainedAndSleepingAgent_reattaching_isToldItsStateAgain() {
+        Agent first = new Agent().register(io.tandem.proto.EngineRole.ENGINE_ROLE_DECODE, "s3cret");
+        await().atMost(Duration.ofSeconds(5)).until(() -> service.isAttached(URL));
+        assertThat(commands(first)).as("a first attach of a node in no special state is told nothing").isEmpty();
+        registry.apply(new NodeEvent.DrainSet(URL, true)).join();
+        registry.apply(new NodeEvent.SleepSet(URL, 2)).join();
+        first.send.onError(Status.UNAVAILABLE.asRuntimeException());
+        await().atMost(Duration.ofSeconds(5)).until(() -> !node().attached());
+
+        Agent again = new Agent().register(io.tandem.proto.EngineRole.ENGINE_ROLE_DECODE, "s3cret");
+        await().atMost(Duration.ofSeconds(5)).until(() -> commands(again).size() == 2);
+        assertThat(again.received.getFirst().hasRegistered()).as("the registration answer comes first").isTrue();
+        assertThat(commands(again).get(0).hasDrain()).isTrue();
+        assertThat(commands(again).get(0).getDrain().getDeadlineMs()).isZero();
+        assertThat(commands(again).get(1).getSleep().getLevel()).isEqualTo(2);
+        assertThat(node().draining()).isTrue();
+        assertThat(node().isRoutable(clock.instant())).as("back attached and healthy, but still drained").isFalse();
+    }
+
+    @Test
+    void reattachingAgent_undrainedWhileDetached_isToldToUndrain() {
+        Agent first = new Agent().register(io.tandem.proto.EngineRole.ENGINE_ROLE_DECODE, "s3cret");
+        await().atMost(Duration.ofSeconds(5)).until(() -> service.isAttached(URL));
+        registry.apply(new NodeEvent.DrainSet(URL, true)).join();
+        first.send.onError(Status.UNAVAILABLE.asRuntimeException());
+        await().atMost(Duration.ofSeconds(5)).until(() -> !node().attached());
+        registry.apply(new NodeEvent.DrainSet(URL, false)).join();
+
+        Agent again = new Agent().register(io.tandem.proto.EngineRole.ENGINE_ROLE_DECODE, "s3cret");
+        await().atMost(Duration.ofSeconds(5)).until(() -> commands(again).size() == 1);
+        assertThat(commands(again).getFirst().hasUndrain()).isTrue();
+        assertThat(node().isRoutable(clock.instant())).isTrue();
     }
 
     @Test

@@ -22,7 +22,7 @@ public final class Nodes {
     public static NodeSnapshot node(String url, EngineRole role, Integer speed, int unfinished, List<Double> latencies,
                                     NodeLoad load) {
         return new NodeSnapshot(url, role, List.of("m"), speed, unfinished, latencies, Health.HEALTHY, "",
-                Optional.ofNullable(load), CircuitState.CLOSED, Instant.MIN, load != null, false, Optional.empty(),
+                Optional.ofNullable(load), CircuitState.CLOSED, Instant.MIN, load != null, false, 0, Optional.empty(),
                 NodeSource.STATIC, Instant.EPOCH);
     }
 
@@ -40,7 +40,7 @@ public final class Nodes {
 
     public static NodeSnapshot unhealthy(NodeSnapshot n) {
         return new NodeSnapshot(n.url(), n.role(), n.models(), n.speed(), n.unfinished(), n.latencies(), Health.UNHEALTHY,
-                "down", n.load(), n.circuit(), n.circuitOpenUntil(), n.attached(), n.draining(), n.engineConfig(),
+                "down", n.load(), n.circuit(), n.circuitOpenUntil(), n.attached(), n.draining(), n.sleepLevel(), n.engineConfig(),
                 n.source(), n.addedAt());
     }
 }

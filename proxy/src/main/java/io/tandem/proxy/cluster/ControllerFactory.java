@@ -22,6 +22,7 @@ public class ControllerFactory {
                 .healthTimeout(config.healthTimeout())
                 .sessionLease(config.sessionLease())
                 .clusterToken(config.clusterToken())
+                .nodeAdminKey(config.nodeAdmin().orElse(null))
                 .migrationProtocol(config.protocol());
         if (!config.stateFile().isBlank()) {
             b.stateFile(Path.of(config.stateFile()));

@@ -116,7 +116,8 @@ public class SecurityFilter {
 
     static boolean isAdminRoute(String path) {
         return path.startsWith("/nodes/") || path.startsWith("/distserve/") || path.equals("/update_weights")
-                || path.equals("/sleep") || path.equals("/wakeup") || path.equals("/terminate");
+                || path.equals("/sleep") || path.equals("/wakeup") || path.equals("/is_sleeping")
+                || path.equals("/terminate");
     }
 
     @Nullable
