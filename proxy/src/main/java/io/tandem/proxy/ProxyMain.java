@@ -40,7 +40,8 @@ public final class ProxyMain implements Callable<Integer> {
     List<String> apiKeys;
     @Option(names = "--cluster-token", description = "Token agents attach with; sent to agents on /distserve calls.")
     String clusterToken;
-    @Option(names = "--node-admin-key", description = "Bearer sent to nodes on /terminate. Default: the cluster token")
+    @Option(names = "--node-admin-key", description = "Bearer sent to nodes on /terminate, /update_weights, /sleep, "
+            + "/wakeup (the agents' --admin-key). Default: the cluster token")
     String nodeAdminKey;
     @Option(names = "--state-file", description = "Keep the node list here across restarts.")
     String stateFile;
@@ -58,6 +59,11 @@ public final class ProxyMain implements Callable<Integer> {
     List<String> allowedIps;
     @Option(names = "--migration-protocol", description = "rdma, tcp or nvlink. Default: rdma")
     String migrationProtocol;
+    @Option(names = "--consul", description = "Consul agent URL to watch for agents, e.g. http://127.0.0.1:8500. "
+            + "Default: no Consul")
+    String consulUrl;
+    @Option(names = "--consul-service", description = "Consul service name of the agents. Default: tandem-agent")
+    String consulService;
 
     public static void main(String[] args) {
         int rc = new CommandLine(new ProxyMain()).execute(args);
@@ -86,6 +92,8 @@ public final class ProxyMain implements Callable<Integer> {
         put(p, "tandem.proxy.quota-burst", quotaBurst);
         put(p, "tandem.proxy.allowed-ips", allowedIps == null ? null : String.join(",", allowedIps));
         put(p, "tandem.proxy.migration-protocol", migrationProtocol);
+        put(p, "tandem.proxy.consul-url", consulUrl);
+        put(p, "tandem.proxy.consul-service", consulService);
         return p;
     }
 

@@ -23,7 +23,8 @@ import org.junit.jupiter.api.Timeout;
 /**
  * Agents started with {@code --controller} attach to a real proxy's ClusterControl port: no /nodes/add, load
  * reports, commands down the stream, and a kill -9 taking the node out of rotation at once. Methods run in order:
- * the third kills the first agent, the fourth drains the second and the fifth undrains it.
+ * the third kills the first agent, the fourth drains the second, the fifth restarts it (a new process attaching
+ * with the same url must be told the drain again) and the sixth undrains it.
  */
 @Timeout(120)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -131,6 +132,24 @@ class AttachIT {
 
     @Test
     @Order(5)
+    void drainedAgent_restartedAndReattached_isDrainedAgain() throws Exception {
+        b.kill9();
+        await().atMost(Duration.ofSeconds(5)).until(() -> !node(b).path("attached").asBoolean(true));
+        b = Procs.agent(Procs.tinyModel(), b.port, java.util.Map.of(), "--controller", "127.0.0.1:" + grpcPort);
+        await().atMost(Duration.ofSeconds(15)).until(() -> node(b).path("attached").asBoolean(false));
+        assertThat(node(b).path("draining").asBoolean()).isTrue();
+        assertThat(node(b).path("routable").asBoolean(true)).isFalse();
+        // The new process knew nothing of the drain; the controller told it again right after it registered.
+        await().atMost(Duration.ofSeconds(5)).until(() -> b.post("/v1/chat/completions",
+                "{\"model\":\"tandem-tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4}")
+                .statusCode() == 503);
+        HttpResponse<String> r = proxy.post("/v1/chat/completions",
+                "{\"model\":\"tandem-tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4}");
+        assertThat(r.statusCode()).as("the only node is drained: " + r.body()).isEqualTo(503);
+    }
+
+    @Test
+    @Order(6)
     void undrain_sentDownTheStream_theAgentServesAgain() throws Exception {
         HttpResponse<String> r = proxy.post("/nodes/undrain", "{\"url\":\"" + b.base() + "\"}", ADMIN);
         assertThat(r.statusCode()).as(r.body()).isEqualTo(200);

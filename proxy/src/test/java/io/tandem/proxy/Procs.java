@@ -94,15 +94,20 @@ final class Procs {
     }
 
     /** The generated tiny F32 model, written once under target/it-models. */
-    static synchronized Path tinyModel() {
-        Path p = ROOT.resolve("proxy/target/it-models/tiny-42.gguf");
+    static Path tinyModel() {
+        return tinyModel(42);
+    }
+
+    /** The tiny F32 model of another seed: same shapes and tokenizer size, other weights. */
+    static synchronized Path tinyModel(long seed) {
+        Path p = ROOT.resolve("proxy/target/it-models/tiny-" + seed + ".gguf");
         if (!Files.exists(p)) {
             try {
                 Files.createDirectories(p.getParent());
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
-            ModelGenerator.generate(ModelSpec.tiny(GgmlType.F32).withSeed(42), p);
+            ModelGenerator.generate(ModelSpec.tiny(GgmlType.F32).withSeed(seed), p);
         }
         return p;
     }
@@ -119,10 +124,14 @@ final class Procs {
 
     /** An agent whose process environment also has {@code env} (e.g. UCX_TLS for a prefill or decode role). */
     static Proc agent(java.util.Map<String, String> env, String... extraArgs) throws Exception {
-        int port = freePort();
+        return agent(tinyModel(), freePort(), env, extraArgs);
+    }
+
+    /** An agent on {@code model} and {@code port} (e.g. the port of one that was killed, to restart it). */
+    static Proc agent(Path model, int port, java.util.Map<String, String> env, String... extraArgs) throws Exception {
         Path module = ROOT.resolve("engine-agent/server");
         List<String> cmd = java(module, "io.tandem.agent.AgentMain");
-        cmd.addAll(List.of("--model", tinyModel().toString(), "--host", "127.0.0.1", "--port", Integer.toString(port),
+        cmd.addAll(List.of("--model", model.toString(), "--host", "127.0.0.1", "--port", Integer.toString(port),
                 "--kv-blocks", "160", "--block-size", "16", "--threads", "1", "--shutdown-grace", "2s"));
         cmd.addAll(List.of(extraArgs));
         return start(cmd, port, "agent", env);

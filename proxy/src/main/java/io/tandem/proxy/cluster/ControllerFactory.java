@@ -23,10 +23,12 @@ public class ControllerFactory {
                 .sessionLease(config.sessionLease())
                 .clusterToken(config.clusterToken())
                 .nodeAdminKey(config.nodeAdmin().orElse(null))
+                .nodeAdminTimeout(config.nodeAdminTimeout())
                 .migrationProtocol(config.protocol());
         if (!config.stateFile().isBlank()) {
             b.stateFile(Path.of(config.stateFile()));
         }
+        config.consul().ifPresent(url -> b.consul(url, config.consulService(), config.consulWait()));
         if (config.grpcPort() >= 0) {
             b.grpcPort(config.grpcPort());
         }

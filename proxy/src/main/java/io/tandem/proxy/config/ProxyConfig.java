@@ -35,6 +35,10 @@ import io.tandem.controller.routing.StrategyName;
  * @param quotaBurst           per-client bucket size (0 = one second's worth, at least 1)
  * @param allowedIps           client addresses or CIDR blocks allowed (empty = all)
  * @param migrationProtocol    KV transport named in pairs and migration requests: rdma, tcp or nvlink
+ * @param consulUrl            Consul agent to watch for agents, e.g. http://127.0.0.1:8500 ("" = no Consul)
+ * @param consulService        Consul service name agents register as
+ * @param consulWait           longest wait of one Consul blocking query (1s to 10m)
+ * @param nodeAdminTimeout     longest wait for a node's answer to /update_weights, /sleep, /wakeup
  */
 @ConfigurationProperties("tandem.proxy")
 public record ProxyConfig(
@@ -57,7 +61,11 @@ public record ProxyConfig(
         @Bindable(defaultValue = "0") double quotaRequestsPerSecond,
         @Bindable(defaultValue = "0") int quotaBurst,
         @Nullable List<String> allowedIps,
-        @Bindable(defaultValue = "rdma") String migrationProtocol) {
+        @Bindable(defaultValue = "rdma") String migrationProtocol,
+        @Bindable(defaultValue = "") String consulUrl,
+        @Bindable(defaultValue = "tandem-agent") String consulService,
+        @Bindable(defaultValue = "60s") Duration consulWait,
+        @Bindable(defaultValue = "10m") Duration nodeAdminTimeout) {
 
     public ProxyConfig {
         mode = mode == null ? "hybrid" : mode.trim().toLowerCase(Locale.ROOT);
@@ -97,6 +105,14 @@ public record ProxyConfig(
         positive("connect-timeout", connectTimeout);
         positive("upstream-timeout", upstreamTimeout);
         positive("session-lease", sessionLease);
+        positive("node-admin-timeout", nodeAdminTimeout);
+        if (consulWait == null || consulWait.toSeconds() < 1 || consulWait.toMinutes() > 10) {
+            throw new IllegalArgumentException("tandem.proxy.consul-wait: " + consulWait + " (expected: 1s..10m)");
+        }
+        if (consulService == null || consulService.isBlank()) {
+            throw new IllegalArgumentException("tandem.proxy.consul-service: '" + consulService
+                    + "' (expected: a Consul service name)");
+        }
     }
 
     private static void positive(String key, Duration d) {
@@ -133,7 +149,11 @@ public record ProxyConfig(
         return Optional.of(clusterToken).filter(k -> !k.isBlank());
     }
 
-    /** The bearer sent to nodes on /terminate: the node admin key, else the cluster token. */
+    public Optional<String> consul() {
+        return Optional.of(consulUrl).filter(u -> !u.isBlank());
+    }
+
+    /** The bearer sent to nodes on /terminate and the management calls: the node admin key, else the cluster token. */
     public Optional<String> nodeAdmin() {
         return Optional.of(nodeAdminKey).filter(k -> !k.isBlank()).or(this::token);
     }

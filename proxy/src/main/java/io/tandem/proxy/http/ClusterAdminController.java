@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
+import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -49,7 +50,10 @@ public class ClusterAdminController {
     private static final Set<String> LOAD_FORMATS = Set.of("safetensors", "flattened_bucket", "base64", "path", "file");
 
     private final io.tandem.controller.Controller controller;
-    private final ObjectMapper json = new ObjectMapper();
+    /** A bucket is one base64 string as long as the request allows (Jackson's own cap, 20M characters, is less). */
+    private final ObjectMapper json = new ObjectMapper(com.fasterxml.jackson.core.JsonFactory.builder()
+            .streamReadConstraints(StreamReadConstraints.builder().maxStringLength(Integer.MAX_VALUE).build())
+            .build());
 
     public ClusterAdminController(io.tandem.controller.Controller controller) {
         this.controller = controller;

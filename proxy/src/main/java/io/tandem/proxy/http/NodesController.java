@@ -89,6 +89,7 @@ public class NodesController {
             s.put("circuit", n.circuit().name().toLowerCase());
             s.put("attached", n.attached());
             s.put("draining", n.draining());
+            s.put("sleeping", n.sleeping());
             s.put("source", n.source().name().toLowerCase());
             n.load().ifPresent(l -> {
                 Map<String, Object> load = new LinkedHashMap<>();
