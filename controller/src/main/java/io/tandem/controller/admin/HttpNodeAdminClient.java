@@ -4,13 +4,11 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.net.http.HttpTimeoutException;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 
-import io.tandem.controller.errors.AgentCallException;
+import io.tandem.controller.internal.HttpFailures;
 
 /**
  * {@link NodeAdminClient} over the JDK's asynchronous {@link HttpClient}. Sends {@code Authorization: Bearer KEY}
@@ -51,11 +49,7 @@ public final class HttpNodeAdminClient implements NodeAdminClient {
     private CompletableFuture<NodeAnswer> send(HttpRequest request, String what) {
         return http.sendAsync(request, HttpResponse.BodyHandlers.ofString()).handle((r, error) -> {
             if (error != null) {
-                Throwable cause = error instanceof CompletionException && error.getCause() != null
-                        ? error.getCause() : error;
-                boolean timedOut = cause instanceof HttpTimeoutException;
-                throw new AgentCallException(what + (timedOut ? " timed out after " + timeout.toMillis() + " ms"
-                        : " failed: " + cause), -1, timedOut, cause);
+                throw HttpFailures.noAnswer(what, error, timeout);
             }
             return new NodeAnswer(r.statusCode(), r.body() == null ? "" : r.body());
         });

@@ -4,16 +4,15 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.net.http.HttpTimeoutException;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import io.tandem.controller.errors.AgentCallException;
+import io.tandem.controller.internal.HttpFailures;
 import io.tandem.controller.internal.Json;
 import io.tandem.controller.pairing.DistServeWire.ConnectRequest;
 import io.tandem.controller.pairing.DistServeWire.DropConnectRequest;
@@ -103,11 +102,7 @@ public final class HttpDistServeClient implements DistServeClient {
         return http.sendAsync(b.build(), HttpResponse.BodyHandlers.ofString())
                 .handle((response, error) -> {
                     if (error != null) {
-                        Throwable cause = error instanceof CompletionException && error.getCause() != null
-                                ? error.getCause() : error;
-                        boolean isTimeout = cause instanceof HttpTimeoutException;
-                        throw new AgentCallException(what + (isTimeout ? " timed out after " + timeout.toMillis()
-                                + " ms" : " failed: " + cause), -1, isTimeout, cause);
+                        throw HttpFailures.noAnswer(what, error, timeout);
                     }
                     if (response.statusCode() / 100 != 2) {
                         String text = response.body() == null ? "" : response.body();

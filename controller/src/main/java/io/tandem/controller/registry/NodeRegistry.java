@@ -256,18 +256,12 @@ public final class NodeRegistry {
                 yield null;
             }
             case DrainSet(String url, boolean draining) -> {
-                NodeState state = nodes.get(url);
-                if (state == null) {
-                    throw new NodeNotFoundException("no node " + url + " in the pool");
-                }
+                NodeState state = existing(url);
                 state.draining = draining;
                 yield state.snapshot();
             }
             case SleepSet(String url, int level) -> {
-                NodeState state = nodes.get(url);
-                if (state == null) {
-                    throw new NodeNotFoundException("no node " + url + " in the pool");
-                }
+                NodeState state = existing(url);
                 state.sleepLevel = level;
                 yield state.snapshot();
             }
@@ -276,6 +270,14 @@ public final class NodeRegistry {
                 yield null;
             }
         };
+    }
+
+    private NodeState existing(String url) {
+        NodeState state = nodes.get(url);
+        if (state == null) {
+            throw new NodeNotFoundException("no node " + url + " in the pool");
+        }
+        return state;
     }
 
     private void tick(Instant now) throws IOException {

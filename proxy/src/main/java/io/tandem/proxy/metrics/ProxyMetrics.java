@@ -148,6 +148,8 @@ public class ProxyMetrics {
         single(out, "tandem_controller_pair_retries_total", "Picks retried after a pairing failure", c.pairRetries());
         single(out, "tandem_controller_health_checks_failed_total", "Failed health probes", c.healthChecksFailed());
         single(out, "tandem_controller_streams_broken_total", "Agent control streams that broke", c.streamsBroken());
+        single(out, "tandem_controller_consul_failed_reads_total", "Consul catalog reads that failed",
+                c.consulPollFailures());
         single(out, "tandem_controller_sessions_freed_total", "Prefill sessions freed by gc or node removal",
                 c.sessionsFreed());
         gauge(out, "tandem_controller_nodes", "Nodes in the pool", c.nodes());
