@@ -93,6 +93,8 @@ public final class Controller implements AutoCloseable {
     private final Optional<ConsulDiscovery> discovery;
     private final PeriodicScheduler scheduler;
     private final Optional<HttpClient> ownedHttpClient;
+    private final Optional<HttpClient> ownedAdminHttpClient;
+    private static final Duration ADMIN_CONNECT_TIMEOUT = Duration.ofSeconds(5);
     private final RoutingStrategy hybridStrategy;
     private final RoutingStrategy prefillStrategy;
     private final RoutingStrategy decodeStrategy;
@@ -119,7 +121,7 @@ public final class Controller implements AutoCloseable {
         this.sessionIds = new AtomicLong((b.clock.millis() & 0xFFFF_FFFFL) << 16);
 
         HttpClient http = b.httpClient;
-        if (http == null && (b.healthProbe == null || b.distServeClient == null || b.nodeAdminClient == null)) {
+        if (http == null && (b.healthProbe == null || b.distServeClient == null)) {
             http = HttpClient.newBuilder().connectTimeout(b.healthTimeout).version(HttpClient.Version.HTTP_1_1).build();
             this.ownedHttpClient = Optional.of(http);
         } else {
@@ -150,8 +152,14 @@ public final class Controller implements AutoCloseable {
                             result.timedOut()));
                 });
         this.controlService = new ClusterControlService(registry, b.clusterToken, b.loadReportInterval);
+        // Management calls get a client of their own: the shared one connects within the probe timeout (500 ms), right
+        // for probes, too tight for a rare weight commit to a busy node.
+        this.ownedAdminHttpClient = b.nodeAdminClient != null || b.httpClient != null ? Optional.empty()
+                : Optional.of(HttpClient.newBuilder().connectTimeout(ADMIN_CONNECT_TIMEOUT)
+                        .version(HttpClient.Version.HTTP_1_1).build());
         this.admin = new ClusterAdmin(this, registry, controlService, b.nodeAdminClient != null ? b.nodeAdminClient
-                : new HttpNodeAdminClient(http, b.nodeAdminTimeout, b.nodeAdminKey), b.clock, b.callbackExecutor);
+                : new HttpNodeAdminClient(ownedAdminHttpClient.orElse(b.httpClient), b.nodeAdminTimeout,
+                        b.nodeAdminKey), b.clock, b.callbackExecutor);
         this.discovery = Optional.ofNullable(b.consulUrl)
                 .map(url -> ConsulDiscovery.connect(url, b.consulService, b.consulTimeout, b.consulWait,
                         b.consulRetryBackoff, registry));
@@ -478,6 +486,9 @@ public final class Controller implements AutoCloseable {
         }
         loop.close();
         ownedHttpClient.ifPresent(HttpClient::close);
+        if (ownedAdminHttpClient != null) {
+            ownedAdminHttpClient.ifPresent(HttpClient::close);
+        }
     }
 
     /** Completes off the owner thread, so that callers' dependent stages never run on it. */

@@ -110,7 +110,7 @@ class ClusterAdminTest {
     void rollingCommit_stopsAtTheFirstFailure_failedNodeLeftDrained_restKeepServing() throws Exception {
         b.fail("/update_weights", 500, 1);
         List<NodeResult> results = controller.updateWeights(commit(true)).get(20, TimeUnit.SECONDS);
-        assertThat(results).extracting(NodeResult::outcome)
+        assertThat(results).as(results.toString()).extracting(NodeResult::outcome)
                 .containsExactly(Outcome.DONE, Outcome.FAILED, Outcome.SKIPPED);
         assertThat(results.get(1).status()).isEqualTo(500);
         assertThat(results.get(1).detail()).contains("left drained");
@@ -172,14 +172,14 @@ class ClusterAdminTest {
     @Test
     void sleep_takesNodesOutOfRotation_wakeUpPutsThemBack() throws Exception {
         List<NodeResult> slept = controller.sleep(Optional.of("m"), 2).get(20, TimeUnit.SECONDS);
-        assertThat(slept).extracting(NodeResult::outcome).containsOnly(Outcome.DONE);
+        assertThat(slept).as(slept.toString()).extracting(NodeResult::outcome).containsOnly(Outcome.DONE);
         assertThat(a.calls("/sleep")).hasSize(1);
         assertThat(List.of(a, b, c)).noneMatch(this::routable);
         assertThat(controller.node(a.url()).orElseThrow().sleepLevel()).isEqualTo(2);
 
         b.fail("/wakeup", 500, 1);
         List<NodeResult> woken = controller.wakeUp(Optional.empty(), List.of("weights", "kv_cache")).get(20, TimeUnit.SECONDS);
-        assertThat(woken).extracting(NodeResult::outcome).containsExactly(Outcome.DONE, Outcome.FAILED, Outcome.DONE);
+        assertThat(woken).as(woken.toString()).extracting(NodeResult::outcome).containsExactly(Outcome.DONE, Outcome.FAILED, Outcome.DONE);
         assertThat(routable(a)).isTrue();
         assertThat(routable(b)).as("still asleep as far as anyone knows").isFalse();
         assertThat(woken.get(1).status()).isEqualTo(500);

@@ -22,10 +22,12 @@ import io.tandem.controller.errors.UnknownModelException;
 import io.tandem.controller.grpc.NodeCommand;
 import io.tandem.controller.registry.EngineRole;
 import io.tandem.controller.registry.NodeSnapshot;
+import io.tandem.controller.registry.NodeSource;
 import io.tandem.controller.registry.NodeStatus;
 import io.tandem.controller.routing.StrategyName;
 import io.tandem.controller.testing.FakeAgent;
 import io.tandem.controller.testing.FakeClock;
+import io.tandem.controller.testing.FakeConsul;
 import io.tandem.controller.testing.ManualScheduler;
 
 class ControllerTest {
@@ -64,6 +66,21 @@ class ControllerTest {
 
     private static NodeStatus status(EngineRole role, String... models) {
         return new NodeStatus(role, List.of(models), null, 0, List.of());
+    }
+
+    @Test
+    void withConsul_agentsInTheCatalogJoinThePool_andLeaveWhenTheirCheckGoesCritical() throws IOException {
+        try (FakeConsul consul = new FakeConsul()) {
+            consul.catalog(FakeConsul.instance("d1", "10.0.0.6", 23333, "role=decode", "model=m"));
+            controller = Controller.builder().clock(clock).scheduler(scheduler)
+                    .consul(consul.url(), "tandem-agent", Duration.ofSeconds(1)).build();
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+                    .until(() -> controller.node("http://10.0.0.6:23333").isPresent());
+            assertThat(controller.node("http://10.0.0.6:23333").orElseThrow().source()).isEqualTo(NodeSource.CONSUL);
+            consul.catalog(FakeConsul.instance(false, "d1", "10.0.0.6", 23333, "role=decode", "model=m"));
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> controller.nodes().isEmpty());
+            assertThat(consul.requests()).anyMatch(r -> r.contains("index=") && r.contains("wait=1s"));
+        }
     }
 
     @Test
