@@ -149,4 +149,283 @@ public final class PagedAttention {
         a2.mul(inv).intoArray(out, outOff + 2 * lanes);
         a3.mul(inv).intoArray(out, outOff + 3 * lanes);
     }
+
+    // ---- query-blocked prefill attention -------------------------------------------------------------------------
+
+    /**
+     * Query rows per block: two vectors' worth (32 with AVX-512, 16 with AVX2). A row is one (token, query head)
+     * pair; the lanes of a vector are rows, so scores, the running max and the running sum of a block are plain
+     * vectors and the online softmax needs no horizontal reductions.
+     */
+    public static final int BLOCK_ROWS = 2 * F.length();
+    /** Keys per tile: the tile's K and V (64 x head_dim floats each) and its scores stay in L1/L2. */
+    private static final int KEY_TILE = 64;
+
+    private static final ThreadLocal<BlockScratch> BLOCK_SCRATCH = ThreadLocal.withInitial(BlockScratch::new);
+
+    /** Per-thread buffers of {@link #attendBlock}, grown on demand. */
+    private static final class BlockScratch {
+        /** (head_dim, BLOCK_ROWS): the block's queries, transposed and pre-scaled. */
+        float[] qt = new float[0];
+        /** (head_dim, BLOCK_ROWS): unnormalised output accumulator, transposed. */
+        float[] ot = new float[0];
+        /** (KEY_TILE, BLOCK_ROWS): scores, then probabilities, of the current tile. */
+        final float[] sp = new float[KEY_TILE * BLOCK_ROWS];
+        /** (KEY_TILE, head_dim): heap copies of the current tile's keys and values. */
+        float[] kb = new float[0];
+        float[] vb = new float[0];
+        final float[] pos = new float[BLOCK_ROWS];
+        final float[] inv = new float[BLOCK_ROWS];
+
+        void ensure(int hd) {
+            if (qt.length < hd * BLOCK_ROWS) {
+                qt = new float[hd * BLOCK_ROWS];
+                ot = new float[hd * BLOCK_ROWS];
+                kb = new float[KEY_TILE * hd];
+                vb = new float[KEY_TILE * hd];
+            }
+        }
+    }
+
+    /**
+     * Causal attention of a block of query rows of one sequence run against kv head {@code kvHead}, flash-attention
+     * style: every row of the block shares each load of K and V, and a running max and sum per row replace the
+     * separate max, exp and normalise passes over a whole score row.
+     *
+     * <p>The run is {@code tokens} consecutive tokens at positions {@code firstPos, firstPos + 1, ...}, all already
+     * stored in the cache; its rows are numbered {@code r = i * group + g} for token {@code i} and query head
+     * {@code kvHead * group + g} (the GQA group of the kv head), so one block mixes tokens and heads. This call
+     * handles rows {@code [rowFrom, rowTo)}, at most {@link #BLOCK_ROWS} of them; row {@code r} attends to positions
+     * {@code 0 .. firstPos + r / group}.
+     *
+     * <pre>
+     *   q, out: (tokens, n_heads * head_dim) row-major from qOff, row stride qStride; head h at h * head_dim
+     *   per key tile (<= 64 positions, inside one cache block):
+     *     S = Q K^T * scale      (rows, keys)   lanes = rows, one vector pair per key; causal mask by position
+     *     m' = max(m, max_k S) ; O *= exp(m - m') ; l = l exp(m - m') + sum_k exp(S - m')
+     *     O += exp(S - m') V     (head_dim, rows)
+     *   out = O / l
+     * </pre>
+     *
+     * <p>Writes only the block's rows of {@code out}, so blocks can run in parallel.
+     */
+    public static void attendBlock(KvCache cache, int layer, int kvHead, int group, int[] blockTable, int firstPos,
+                                   int rowFrom, int rowTo, float[] q, int qOff, int qStride, float scale,
+                                   float[] out) {
+        final int n = rowTo - rowFrom;
+        if (n <= 0 || n > BLOCK_ROWS) {
+            throw new IllegalArgumentException("rows: " + n + " (expected: 1.." + BLOCK_ROWS + ")");
+        }
+        final KvLayout l = cache.layout();
+        final int bs = l.blockSize();
+        final int hd = l.headDim();
+        final long ts = l.tokenStride();
+        final long kInBlock = l.offsetInBlock(layer, 0, kvHead, 0);
+        final long vInBlock = l.offsetInBlock(layer, 1, kvHead, 0);
+        final MemorySegment arena = cache.arena();
+        final int lanes = F.length();
+        final int rr = BLOCK_ROWS;
+
+        BlockScratch s = BLOCK_SCRATCH.get();
+        s.ensure(hd);
+        final float[] qt = s.qt;
+        final float[] ot = s.ot;
+        final float[] sp = s.sp;
+        final float[] kb = s.kb;
+        final float[] vb = s.vb;
+        final float[] pos = s.pos;
+
+        // Padding lanes repeat the last row: finite, never written out.
+        for (int k = 0; k < rr; k++) {
+            int r = rowFrom + Math.min(k, n - 1);
+            int i = r / group;
+            pos[k] = firstPos + i;
+            int src = qOff + i * qStride + (kvHead * group + r % group) * hd;
+            for (int d = 0; d < hd; d++) {
+                qt[d * rr + k] = q[src + d] * scale;
+            }
+        }
+        java.util.Arrays.fill(ot, 0, hd * rr, 0f);
+        final int minPos = firstPos + rowFrom / group;
+        final int maxPos = firstPos + (rowTo - 1) / group;
+        final FloatVector pos0 = FloatVector.fromArray(F, pos, 0);
+        final FloatVector pos1 = FloatVector.fromArray(F, pos, lanes);
+        final FloatVector negInf = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        FloatVector m0 = negInf;
+        FloatVector m1 = negInf;
+        FloatVector l0 = FloatVector.zero(F);
+        FloatVector l1 = FloatVector.zero(F);
+
+        for (int t0 = 0; t0 <= maxPos; ) {
+            int blk = t0 / bs;
+            int t1 = Math.min(Math.min(t0 + KEY_TILE, (blk + 1) * bs), maxPos + 1);
+            int nk = t1 - t0;
+            long slot = (long) (t0 - blk * bs) * ts;
+            long blockBase = cache.blockOffset(blockTable[blk]);
+            MemorySegment.copy(arena, ValueLayout.JAVA_FLOAT_UNALIGNED, blockBase + kInBlock + slot, kb, 0, nk * hd);
+            MemorySegment.copy(arena, ValueLayout.JAVA_FLOAT_UNALIGNED, blockBase + vInBlock + slot, vb, 0, nk * hd);
+            boolean masked = t1 - 1 > minPos;
+
+            // S = Q K^T, four keys at a time: per dimension two row vectors of Q times four broadcast key elements.
+            FloatVector x0 = negInf;
+            FloatVector x1 = negInf;
+            int j = 0;
+            for (; j + 4 <= nk; j += 4) {
+                FloatVector a0 = FloatVector.zero(F);
+                FloatVector a1 = a0;
+                FloatVector a2 = a0;
+                FloatVector a3 = a0;
+                FloatVector b0 = a0;
+                FloatVector b1 = a0;
+                FloatVector b2 = a0;
+                FloatVector b3 = a0;
+                int k0 = j * hd;
+                for (int d = 0; d < hd; d++) {
+                    FloatVector qa = FloatVector.fromArray(F, qt, d * rr);
+                    FloatVector qb = FloatVector.fromArray(F, qt, d * rr + lanes);
+                    FloatVector w = FloatVector.broadcast(F, kb[k0 + d]);
+                    a0 = qa.fma(w, a0);
+                    b0 = qb.fma(w, b0);
+                    w = FloatVector.broadcast(F, kb[k0 + hd + d]);
+                    a1 = qa.fma(w, a1);
+                    b1 = qb.fma(w, b1);
+                    w = FloatVector.broadcast(F, kb[k0 + 2 * hd + d]);
+                    a2 = qa.fma(w, a2);
+                    b2 = qb.fma(w, b2);
+                    w = FloatVector.broadcast(F, kb[k0 + 3 * hd + d]);
+                    a3 = qa.fma(w, a3);
+                    b3 = qb.fma(w, b3);
+                }
+                if (masked) {
+                    float key = t0 + j;
+                    a0 = a0.blend(negInf, pos0.compare(VectorOperators.LT, key));
+                    b0 = b0.blend(negInf, pos1.compare(VectorOperators.LT, key));
+                    a1 = a1.blend(negInf, pos0.compare(VectorOperators.LT, key + 1));
+                    b1 = b1.blend(negInf, pos1.compare(VectorOperators.LT, key + 1));
+                    a2 = a2.blend(negInf, pos0.compare(VectorOperators.LT, key + 2));
+                    b2 = b2.blend(negInf, pos1.compare(VectorOperators.LT, key + 2));
+                    a3 = a3.blend(negInf, pos0.compare(VectorOperators.LT, key + 3));
+                    b3 = b3.blend(negInf, pos1.compare(VectorOperators.LT, key + 3));
+                }
+                int so = j * rr;
+                a0.intoArray(sp, so);
+                b0.intoArray(sp, so + lanes);
+                a1.intoArray(sp, so + rr);
+                b1.intoArray(sp, so + rr + lanes);
+                a2.intoArray(sp, so + 2 * rr);
+                b2.intoArray(sp, so + 2 * rr + lanes);
+                a3.intoArray(sp, so + 3 * rr);
+                b3.intoArray(sp, so + 3 * rr + lanes);
+                x0 = x0.max(a0.max(a1).max(a2.max(a3)));
+                x1 = x1.max(b0.max(b1).max(b2.max(b3)));
+            }
+            for (; j < nk; j++) {
+                FloatVector a0 = FloatVector.zero(F);
+                FloatVector b0 = a0;
+                int k0 = j * hd;
+                for (int d = 0; d < hd; d++) {
+                    FloatVector w = FloatVector.broadcast(F, kb[k0 + d]);
+                    a0 = FloatVector.fromArray(F, qt, d * rr).fma(w, a0);
+                    b0 = FloatVector.fromArray(F, qt, d * rr + lanes).fma(w, b0);
+                }
+                if (masked) {
+                    float key = t0 + j;
+                    a0 = a0.blend(negInf, pos0.compare(VectorOperators.LT, key));
+                    b0 = b0.blend(negInf, pos1.compare(VectorOperators.LT, key));
+                }
+                a0.intoArray(sp, j * rr);
+                b0.intoArray(sp, j * rr + lanes);
+                x0 = x0.max(a0);
+                x1 = x1.max(b0);
+            }
+
+            // Online softmax: rescale what was accumulated under the old max (tile 0 holds position 0, which every
+            // row sees, so the max is finite from then on and exp(-inf - m) = 0 for masked keys).
+            FloatVector n0 = m0.max(x0);
+            FloatVector n1 = m1.max(x1);
+            if (!n0.compare(VectorOperators.EQ, m0).allTrue() || !n1.compare(VectorOperators.EQ, m1).allTrue()) {
+                FloatVector c0 = m0.sub(n0).lanewise(VectorOperators.EXP);
+                FloatVector c1 = m1.sub(n1).lanewise(VectorOperators.EXP);
+                l0 = l0.mul(c0);
+                l1 = l1.mul(c1);
+                if (t0 > 0) {
+                    for (int d = 0; d < hd; d++) {
+                        int o = d * rr;
+                        FloatVector.fromArray(F, ot, o).mul(c0).intoArray(ot, o);
+                        FloatVector.fromArray(F, ot, o + lanes).mul(c1).intoArray(ot, o + lanes);
+                    }
+                }
+                m0 = n0;
+                m1 = n1;
+            }
+            for (j = 0; j < nk; j++) {
+                int so = j * rr;
+                FloatVector p0 = FloatVector.fromArray(F, sp, so).sub(m0).lanewise(VectorOperators.EXP);
+                FloatVector p1 = FloatVector.fromArray(F, sp, so + lanes).sub(m1).lanewise(VectorOperators.EXP);
+                p0.intoArray(sp, so);
+                p1.intoArray(sp, so + lanes);
+                l0 = l0.add(p0);
+                l1 = l1.add(p1);
+            }
+
+            // O += P V, four keys per pass over O.
+            j = 0;
+            for (; j + 4 <= nk; j += 4) {
+                int so = j * rr;
+                FloatVector p00 = FloatVector.fromArray(F, sp, so);
+                FloatVector p01 = FloatVector.fromArray(F, sp, so + lanes);
+                FloatVector p10 = FloatVector.fromArray(F, sp, so + rr);
+                FloatVector p11 = FloatVector.fromArray(F, sp, so + rr + lanes);
+                FloatVector p20 = FloatVector.fromArray(F, sp, so + 2 * rr);
+                FloatVector p21 = FloatVector.fromArray(F, sp, so + 2 * rr + lanes);
+                FloatVector p30 = FloatVector.fromArray(F, sp, so + 3 * rr);
+                FloatVector p31 = FloatVector.fromArray(F, sp, so + 3 * rr + lanes);
+                int v0 = j * hd;
+                for (int d = 0; d < hd; d++) {
+                    int o = d * rr;
+                    FloatVector oa = FloatVector.fromArray(F, ot, o);
+                    FloatVector ob = FloatVector.fromArray(F, ot, o + lanes);
+                    FloatVector w = FloatVector.broadcast(F, vb[v0 + d]);
+                    oa = p00.fma(w, oa);
+                    ob = p01.fma(w, ob);
+                    w = FloatVector.broadcast(F, vb[v0 + hd + d]);
+                    oa = p10.fma(w, oa);
+                    ob = p11.fma(w, ob);
+                    w = FloatVector.broadcast(F, vb[v0 + 2 * hd + d]);
+                    oa = p20.fma(w, oa);
+                    ob = p21.fma(w, ob);
+                    w = FloatVector.broadcast(F, vb[v0 + 3 * hd + d]);
+                    oa = p30.fma(w, oa);
+                    ob = p31.fma(w, ob);
+                    oa.intoArray(ot, o);
+                    ob.intoArray(ot, o + lanes);
+                }
+            }
+            for (; j < nk; j++) {
+                int so = j * rr;
+                FloatVector p00 = FloatVector.fromArray(F, sp, so);
+                FloatVector p01 = FloatVector.fromArray(F, sp, so + lanes);
+                int v0 = j * hd;
+                for (int d = 0; d < hd; d++) {
+                    int o = d * rr;
+                    FloatVector w = FloatVector.broadcast(F, vb[v0 + d]);
+                    p00.fma(w, FloatVector.fromArray(F, ot, o)).intoArray(ot, o);
+                    p01.fma(w, FloatVector.fromArray(F, ot, o + lanes)).intoArray(ot, o + lanes);
+                }
+            }
+            t0 = t1;
+        }
+
+        float[] inv = s.inv;
+        FloatVector.broadcast(F, 1f).div(l0).intoArray(inv, 0);
+        FloatVector.broadcast(F, 1f).div(l1).intoArray(inv, lanes);
+        for (int k = 0; k < n; k++) {
+            int r = rowFrom + k;
+            int dst = qOff + (r / group) * qStride + (kvHead * group + r % group) * hd;
+            float f = inv[k];
+            for (int d = 0; d < hd; d++) {
+                out[dst + d] = ot[d * rr + k] * f;
+            }
+        }
+    }
 }
