@@ -85,10 +85,21 @@ public final class PagedAttention {
         }
     }
 
-    /** scores[j] = exp(scores[j] - max) for j < len; returns their sum. */
+    /**
+     * scores[j] = exp(scores[j] - max) for j < len; returns their sum. A vector of scores at a time with the Vector
+     * API's exp: the scalar {@code Math.exp} per position was a quarter of a decode step's time at 1024 positions.
+     */
     private static float expInPlace(float[] scores, int len, float max) {
-        float sum = 0f;
-        for (int j = 0; j < len; j++) {
+        FloatVector m = FloatVector.broadcast(F, max);
+        FloatVector acc = FloatVector.zero(F);
+        int j = 0;
+        for (int bound = F.loopBound(len); j < bound; j += F.length()) {
+            FloatVector e = FloatVector.fromArray(F, scores, j).sub(m).lanewise(VectorOperators.EXP);
+            e.intoArray(scores, j);
+            acc = acc.add(e);
+        }
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; j < len; j++) {
             float e = (float) Math.exp(scores[j] - max);
             scores[j] = e;
             sum += e;
