@@ -13,8 +13,8 @@ import picocli.CommandLine.Option;
 
 /** {@code tandem bench}: the engine benchmark of docs/benchmarks.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true, subcommands = AgentBenchCommand.class,
-        description = "Prefill tok/s (512-token prompt), decode tok/s at batch 1/8/32 and decode efficiency against "
-                + "the memory read bandwidth measured in the same run.")
+        description = "Prefill tok/s (prompt lengths of --prefill-tokens, 512 by default), decode tok/s at batch "
+                + "1/8/32 and decode efficiency against the memory read bandwidth measured in the same run.")
 public final class BenchCli implements Callable<Integer> {
     @Option(names = "--preset", defaultValue = "small", description = "Model preset. Default: ${DEFAULT-VALUE}")
     String preset;

@@ -11,9 +11,10 @@ import io.tandem.engine.tensor.Quants;
  * The Llama-family forward pass over a {@link ForwardBatch} of tokens from many sequences at once.
  *
  * <p>Every token of the batch goes through each matrix together, so a decode step of 32 sequences reads the
- * weights once, and a 512-token prefill chunk is a GEMM, not 512 matrix-vector products. Attention is per token
- * and head over that token's sequence in the paged cache; tokens of one chunk are stored before attention runs,
- * so a token sees every earlier position of its sequence, including those of its own chunk (causal).
+ * weights once, and a 512-token prefill chunk is a GEMM, not 512 matrix-vector products. Attention runs over each
+ * token's sequence in the paged cache, in query blocks for prefill chunks and per (token, head) for decode tokens
+ * (see {@link #attention}); tokens of one chunk are stored before attention runs, so a token sees every earlier
+ * position of its sequence, including those of its own chunk (causal).
  *
  * <pre>
  *   x = embed(tokens)                                          (T, dim)

@@ -11,13 +11,16 @@ import jdk.incubator.vector.VectorSpecies;
 import java.lang.foreign.ValueLayout;
 
 /**
- * Causal self-attention of one query head over a sequence whose keys and values live in paged KV-cache blocks.
+ * Causal self-attention over a sequence whose keys and values live in paged KV-cache blocks, in two forms:
+ * {@link #attend}, one query head of one token (decode), and {@link #attendBlock}, a block of (token, query head) rows
+ * of a prefill chunk that share every key and value load, with an online softmax.
  *
  * <p>Position {@code j} of a sequence sits in block {@code blockTable[j / blockSize]} at slot
  * {@code j % blockSize}; within a block the keys of one (layer, kv head) are {@code blockSize * headDim}
  * contiguous floats, so each block's run of keys streams with vector loads.
  *
- * <p>Stateless apart from the caller's scratch; safe to call from many threads at once on different outputs.
+ * <p>Stateless apart from the caller's scratch and per-thread scratch buffers; safe to call from many threads at once
+ * on different outputs.
  */
 public final class PagedAttention {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
