@@ -13,8 +13,8 @@ import picocli.CommandLine.Option;
 
 /** {@code tandem bench}: the engine benchmark of docs/benchmarks.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true, subcommands = AgentBenchCommand.class,
-        description = "Prefill tok/s (512-token prompt), decode tok/s at batch 1/8/32 and decode efficiency against "
-                + "the memory read bandwidth measured in the same run.")
+        description = "Prefill tok/s (prompt lengths of --prefill-tokens, 512 by default), decode tok/s at batch "
+                + "1/8/32 and decode efficiency against the memory read bandwidth measured in the same run.")
 public final class BenchCli implements Callable<Integer> {
     @Option(names = "--preset", defaultValue = "small", description = "Model preset. Default: ${DEFAULT-VALUE}")
     String preset;
@@ -25,8 +25,13 @@ public final class BenchCli implements Callable<Integer> {
     @Option(names = "--batches", split = ",", defaultValue = "1,8,32", description = "Decode batch sizes. Default: ${DEFAULT-VALUE}")
     int[] batches;
 
-    @Option(names = "--prefill-tokens", defaultValue = "512")
-    int prefillTokens;
+    @Option(names = "--prefill-tokens", split = ",", defaultValue = "512",
+            description = "Prompt lengths whose prefill is timed; the first fills the main table. Default: ${DEFAULT-VALUE}")
+    int[] prefillTokens;
+
+    @Option(names = "--prefill-chunk", defaultValue = "0",
+            description = "Tokens per engine step while prefilling (0 = whole prompt in one step). Default: ${DEFAULT-VALUE}")
+    int prefillChunk;
 
     @Option(names = "--decode-tokens", defaultValue = "64", description = "Tokens each sequence decodes. Default: ${DEFAULT-VALUE}")
     int decodeTokens;
@@ -40,7 +45,7 @@ public final class BenchCli implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         int t = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
-        EngineBench bench = new EngineBench(models, t, prefillTokens, decodeTokens);
+        EngineBench bench = new EngineBench(models, t, prefillTokens, prefillChunk, decodeTokens);
         List<EngineBench.Row> rows = new ArrayList<>();
         for (String type : types) {
             GgmlType gt = GgmlType.valueOf(type.toUpperCase(Locale.ROOT));
@@ -49,6 +54,10 @@ public final class BenchCli implements Callable<Integer> {
         }
         System.out.printf(Locale.ROOT, "threads: %d, %s%n%n", t, Runtime.version());
         System.out.print(EngineBench.table(rows));
+        if (prefillTokens.length > 1 || prefillChunk > 0) {
+            System.out.println();
+            System.out.print(EngineBench.prefillTable(bench.prefillRows()));
+        }
         return 0;
     }
 

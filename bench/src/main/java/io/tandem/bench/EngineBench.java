@@ -1,5 +1,6 @@
 package io.tandem.bench;
 
+import io.tandem.bench.kernels.CpuClock;
 import io.tandem.bench.kernels.MemoryBandwidth;
 import io.tandem.engine.generator.ModelGenerator;
 import io.tandem.engine.generator.ModelSpec;
@@ -26,21 +27,45 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code weight bytes per step * steps per second / bandwidth}, the bandwidth being measured in the same run.
  */
 public final class EngineBench {
-    /** One measured configuration. */
+    /** One measured configuration; the prefill column is that of the first prompt length. */
     public record Row(String model, String type, double bandwidthGBs, double prefillTokS, int batch,
                       double decodeTokS, double efficiency) {
     }
 
+    /**
+     * Prefill speed of one prompt length ({@code chunk} tokens per engine step): wall clock, and per CPU-second of the
+     * engine's threads times the thread count, which estimates the wall-clock rate with the cores to ourselves when
+     * neighbours load the machine.
+     */
+    public record PrefillRow(String model, String type, int promptTokens, int chunk, double prefillTokS,
+                             double cpuTokS) {
+    }
+
     private final Path modelDir;
     private final int threads;
-    private final int prefillTokens;
+    private final int[] prefillTokens;
+    private final int prefillChunk;
     private final int decodeTokens;
+    private final List<PrefillRow> prefillRows = new ArrayList<>();
 
-    public EngineBench(Path modelDir, int threads, int prefillTokens, int decodeTokens) {
+    /**
+     * @param prefillTokens prompt lengths whose prefill is timed (the first one fills the main table's column)
+     * @param prefillChunk  tokens per engine step while prefilling; 0 = the whole prompt in one step
+     */
+    public EngineBench(Path modelDir, int threads, int[] prefillTokens, int prefillChunk, int decodeTokens) {
+        if (prefillTokens.length == 0) {
+            throw new IllegalArgumentException("prefillTokens: none (expected: at least one length)");
+        }
         this.modelDir = modelDir;
         this.threads = threads;
-        this.prefillTokens = prefillTokens;
+        this.prefillTokens = prefillTokens.clone();
+        this.prefillChunk = prefillChunk;
         this.decodeTokens = decodeTokens;
+    }
+
+    /** Every prompt length's prefill speed, of every {@link #run} so far. */
+    public List<PrefillRow> prefillRows() {
+        return prefillRows;
     }
 
     /** The generated model for a preset and type, written on first use. */
@@ -58,13 +83,29 @@ public final class EngineBench {
         }
         try (LoadedModel m = LoadedModel.load(path)) {
             int blockSize = 64;
-            int perSeq = (Math.max(prefillTokens, 16 + decodeTokens) + blockSize) / blockSize + 1;
+            int longest = 0;
+            for (int p : prefillTokens) {
+                longest = Math.max(longest, p);
+            }
+            int perSeq = (Math.max(longest, 16 + decodeTokens) + blockSize) / blockSize + 1;
+            int stepTokens = prefillChunk > 0 ? prefillChunk : longest;
+            // Prompts may be longer than the generated model's nominal context: RoPE extrapolates, and random
+            // weights have no quality to lose.
             EngineConfig cfg = EngineConfig.defaults().withThreads(threads).withBlockSize(blockSize)
-                    .withMaxBatchTokens(Math.max(prefillTokens, maxBatch)).withMaxRunning(Math.max(maxBatch, 1))
-                    .withKvBlocks(perSeq * Math.max(maxBatch, 1) + 4);
+                    .withMaxBatchTokens(Math.max(stepTokens, maxBatch)).withMaxRunning(Math.max(maxBatch, 1))
+                    .withKvBlocks(Math.max(perSeq * Math.max(maxBatch, 1), 2 * perSeq) + 4)
+                    .withMaxModelLen(Math.max(m.config().contextLength(), longest + 16));
             try (Engine engine = new Engine(m, cfg)) {
                 long stepBytes = m.weights().matrixBytesPerStep();
-                double prefill = prefill(engine, m);
+                double prefill = 0;
+                for (int i = 0; i < prefillTokens.length; i++) {
+                    double tokS = prefill(engine, m, prefillTokens[i]);
+                    prefillRows.add(new PrefillRow(preset, type.name(), prefillTokens[i],
+                            Math.min(stepTokens, prefillTokens[i]), tokS, lastPrefillCpuTokS));
+                    if (i == 0) {
+                        prefill = tokS;
+                    }
+                }
                 for (int b : batches) {
                     decode(engine, m, b, 1); // warm-up of this batch shape
                     double tokS = decode(engine, m, b, decodeTokens);
@@ -89,19 +130,26 @@ public final class EngineBench {
     private static final AtomicLong IDS = new AtomicLong();
 
     /** Tokens per second of prefilling one prompt of {@code prefillTokens} (best of three after a warm-up). */
-    private double prefill(Engine engine, LoadedModel m) {
+    private double prefill(Engine engine, LoadedModel m, int prefillTokens) {
         double best = 0;
+        double bestCpu = 0;
         for (int i = 0; i < 4; i++) {
             int[] p = prompt(m, prefillTokens, i);
+            long c0 = CpuClock.engineNanos();
             GenerationResult r = engine.generate(GenerationRequest.of("pf-" + IDS.incrementAndGet(), p,
                     SamplingParams.builder().temperature(0).maxTokens(1).ignoreEos(true).build()));
+            double cpuPerThread = (CpuClock.engineNanos() - c0) / 1e9 / threads;
             double tokS = prefillTokens / (r.firstTokenNanos() / 1e9);
             if (i > 0) {
                 best = Math.max(best, tokS);
+                bestCpu = Math.max(bestCpu, prefillTokens / cpuPerThread);
             }
         }
+        lastPrefillCpuTokS = bestCpu;
         return best;
     }
+
+    private double lastPrefillCpuTokS;
 
     /**
      * Decode tokens per second with {@code batch} sequences running together: the tokens generated after every
@@ -145,6 +193,18 @@ public final class EngineBench {
         }
         double seconds = Math.max(1e-9, (end - start) / 1e9);
         return tokens <= 1 ? 0 : produced / seconds;
+    }
+
+    public static String prefillTable(List<PrefillRow> rows) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("| model | type | prompt tokens | chunk | prefill tok/s | time to first token s "
+                + "| tok/s per CPU-second x threads |\n");
+        sb.append("|---|---|---:|---:|---:|---:|---:|\n");
+        for (PrefillRow r : rows) {
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %d | %d | %.0f | %.2f | %.0f |%n", r.model(), r.type(),
+                    r.promptTokens(), r.chunk(), r.prefillTokS(), r.promptTokens() / r.prefillTokS(), r.cpuTokS()));
+        }
+        return sb.toString();
     }
 
     public static String table(List<Row> rows) {

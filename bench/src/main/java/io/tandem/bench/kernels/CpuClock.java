@@ -11,10 +11,24 @@ import java.lang.management.ThreadMXBean;
  * fair for bandwidth-bound kernels too; the workers' brief idle spinning between loops counts against us. Not
  * thread-safe; call from the benchmark thread.
  */
-final class CpuClock {
+public final class CpuClock {
     private static final ThreadMXBean MX = ManagementFactory.getThreadMXBean();
 
     private CpuClock() {
+    }
+
+    /** Sum of CPU nanoseconds of an engine's loop thread ({@code tandem-engine}) and all live pool workers. */
+    public static long engineNanos() {
+        long sum = 0;
+        for (Thread t : Thread.getAllStackTraces().keySet()) {
+            if (t.getName().startsWith("tandem-compute-") || t.getName().equals("tandem-engine")) {
+                long c = MX.getThreadCpuTime(t.threadId());
+                if (c > 0) {
+                    sum += c;
+                }
+            }
+        }
+        return sum;
     }
 
     /** Sum of CPU nanoseconds of the current thread and all live pool workers. */

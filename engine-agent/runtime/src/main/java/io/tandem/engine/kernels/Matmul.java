@@ -39,6 +39,19 @@ import jdk.incubator.vector.VectorOperators;
  * to the scratch (90 vs 85 us for [512 x 1024]); the 4-bit formats are bound by widening work at ~3.5 GB/s per core,
  * far below memory bandwidth, since the Vector API exposes no int8 dot product.
  *
+ * <p>F32 decode at batch 1, where the rest of the gap to the bandwidth probe sits (2026-11-22, AVX-512, 2 cores shared
+ * with other builds, so read ratios measured in the same run):
+ * <ul>
+ *   <li>Not in the rest of the step: {@code io.tandem.bench.kernels.DecodeProfile F32 64} times a whole decode step
+ *       and the same step's matmuls alone, alternately: the non-matmul part (norms, RoPE, KV stores, attention, their
+ *       parallel loops) is 0.6-1.2 ms of a 29-45 ms step, 2-4%. At 1024 positions it is 5-6 ms (15-24%), nearly all
+ *       decode attention reading the sequence's KV cache (25 MB per step); the vector exp in
+ *       {@code PagedAttention}'s softmax took 0.5 ms off that.</li>
+ *   <li>Dead end: one row at a time, one sequential stream per thread like the probe's, four accumulators
+ *       ({@code StreamProbe F32 512 1}, alternating, three runs each): 77-87% of the probe per CPU-second, against
+ *       88-92% for the four-row kernel. The four interleaved row streams are not what holds it back.</li>
+ * </ul>
+ *
  * <p>Work is split across the pool by contiguous row ranges (multiples of the tile height), so threads write disjoint,
  * mostly separate parts of {@code out}.
  *
@@ -326,6 +339,10 @@ public final class Matmul {
      * of the copy); touching the whole next tile with 64-byte loads before computing the current one (~10.8, 37%).
      * The same heap copy in front of the decode-to-scratch path (n = 4, 8) gave +5% at n = 4 and nothing at n = 8
      * (~8 and ~5.8 GB/s, compute bound in the float dot products), so it was not kept.
+     * Dead end (2026-11-22, {@code StreamProbe Q8_0 512 1}, alternating, three runs each, machine shared): reading each
+     * block's f16 scale with one little-endian short load (a byte-array view {@code VarHandle}) instead of two byte
+     * loads: 43-45% of the probe per CPU-second against 44-46%, no change; the byte-to-float widening and the FMAs
+     * are the cost, not the scale.
      */
     private static void dot4Q8_0(byte[] a, int rowBytes, float[] x, int blocks, float[] out, int oo) {
         FloatVector a0 = FloatVector.zero(F);

@@ -11,9 +11,10 @@ import io.tandem.engine.tensor.Quants;
  * The Llama-family forward pass over a {@link ForwardBatch} of tokens from many sequences at once.
  *
  * <p>Every token of the batch goes through each matrix together, so a decode step of 32 sequences reads the
- * weights once, and a 512-token prefill chunk is a GEMM, not 512 matrix-vector products. Attention is per token
- * and head over that token's sequence in the paged cache; tokens of one chunk are stored before attention runs,
- * so a token sees every earlier position of its sequence, including those of its own chunk (causal).
+ * weights once, and a 512-token prefill chunk is a GEMM, not 512 matrix-vector products. Attention runs over each
+ * token's sequence in the paged cache, in query blocks for prefill chunks and per (token, head) for decode tokens
+ * (see {@link #attention}); tokens of one chunk are stored before attention runs, so a token sees every earlier
+ * position of its sequence, including those of its own chunk (causal).
  *
  * <pre>
  *   x = embed(tokens)                                          (T, dim)
@@ -29,6 +30,13 @@ import io.tandem.engine.tensor.Quants;
  * (not thread-safe). The weights may be swapped between calls.
  */
 public final class LlamaForward {
+    /**
+     * (token, head) rows a run needs before it is attended in query blocks rather than per row: one vector of lanes,
+     * below which a block would be mostly padding. {@code -Dtandem.attention.blockedMinRows} overrides it for
+     * experiments (a huge value turns the blocked path off).
+     */
+    private static final int BLOCKED_MIN_ROWS =
+            Integer.getInteger("tandem.attention.blockedMinRows", PagedAttention.BLOCK_ROWS / 2);
     private final ModelConfig c;
     private final ComputePool pool;
     private final int maxTokens;
@@ -150,20 +158,7 @@ public final class LlamaForward {
                 PagedAttention.store(cache, layer, b.blockTables[b.seqOf[t]], b.positions[t], k, t * kvDim, v, t * kvDim);
             });
 
-            final int nHeads = c.nHeads();
-            final int group = c.groupSize();
-            pool.parallelFor(n * nHeads, task -> {
-                int t = task / nHeads;
-                int h = task % nHeads;
-                float[] sc = scores.get();
-                int len = b.positions[t] + 1;
-                if (sc.length < len) {
-                    sc = new float[Math.max(len, sc.length * 2)];
-                    scores.set(sc);
-                }
-                PagedAttention.attend(cache, layer, h / group, b.blockTables[b.seqOf[t]], len,
-                        q, t * qDim + h * hd, attnScale, sc, att, t * qDim + h * hd);
-            });
+            attention(cache, layer, b, n);
 
             Matmul.matmul(pool, lw.wo(), att, n, xOut);
             forTokens(n, t -> {
@@ -185,6 +180,94 @@ public final class LlamaForward {
             Matmul.matmul(pool, w.output(), xb, nl, logits);
         }
         return logits;
+    }
+
+    /**
+     * att = causal attention of every token's query heads over its sequence in the cache, in one parallel loop.
+     *
+     * <p>A sequence's tokens of this step are consecutive in the batch at consecutive positions (a run). A run with
+     * enough (token, head) rows for a full query block (a prefill chunk) goes through
+     * {@link PagedAttention#attendBlock}: tasks are (kv head, block of {@link PagedAttention#BLOCK_ROWS} rows), so a
+     * key and value load serves every query head of the GQA group and every token of the block. Shorter runs (decode
+     * tokens) take one task per (token, head) with {@link PagedAttention#attend}, which loses no lanes to padding.
+     * Blocks are listed last-first: the late ones see the most keys, and handing them out first balances the threads.
+     */
+    private void attention(KvCache cache, int layer, ForwardBatch b, int n) {
+        final int nHeads = c.nHeads();
+        final int nKv = c.nKvHeads();
+        final int group = c.groupSize();
+        final int hd = c.headDim();
+        final int qDim = c.qDim();
+        final int br = PagedAttention.BLOCK_ROWS;
+        int tasks = 0;
+        for (int t = 0; t < n; ) {
+            int e = runEnd(b, t, n);
+            int rows = (e - t) * group;
+            tasks += rows >= BLOCKED_MIN_ROWS ? nKv * ((rows + br - 1) / br) : (e - t) * nHeads;
+            t = e;
+        }
+        // Task i: first token of its run, run length, row block (-1 for a per-(token, head) task), kv head (or head).
+        final int[] runStart = new int[tasks];
+        final int[] runLen = new int[tasks];
+        final int[] blockOf = new int[tasks];
+        final int[] headOf = new int[tasks];
+        int i = 0;
+        for (int t = 0; t < n; ) {
+            int e = runEnd(b, t, n);
+            int len = e - t;
+            int rows = len * group;
+            if (rows >= BLOCKED_MIN_ROWS) {
+                for (int blk = (rows + br - 1) / br - 1; blk >= 0; blk--) {
+                    for (int kh = 0; kh < nKv; kh++) {
+                        runStart[i] = t;
+                        runLen[i] = len;
+                        blockOf[i] = blk;
+                        headOf[i] = kh;
+                        i++;
+                    }
+                }
+            } else {
+                for (int tt = t; tt < e; tt++) {
+                    for (int h = 0; h < nHeads; h++) {
+                        runStart[i] = tt;
+                        runLen[i] = 1;
+                        blockOf[i] = -1;
+                        headOf[i] = h;
+                        i++;
+                    }
+                }
+            }
+            t = e;
+        }
+        pool.parallelFor(tasks, task -> {
+            int t = runStart[task];
+            int[] table = b.blockTables[b.seqOf[t]];
+            int blk = blockOf[task];
+            if (blk >= 0) {
+                int rows = runLen[task] * group;
+                PagedAttention.attendBlock(cache, layer, headOf[task], group, table, b.positions[t], blk * br,
+                        Math.min(rows, (blk + 1) * br), q, t * qDim, qDim, attnScale, att);
+                return;
+            }
+            int h = headOf[task];
+            float[] sc = scores.get();
+            int len = b.positions[t] + 1;
+            if (sc.length < len) {
+                sc = new float[Math.max(len, sc.length * 2)];
+                scores.set(sc);
+            }
+            PagedAttention.attend(cache, layer, h / group, table, len, q, t * qDim + h * hd, attnScale, sc, att,
+                    t * qDim + h * hd);
+        });
+    }
+
+    /** End (exclusive) of the run starting at token t: same sequence, consecutive positions. */
+    private static int runEnd(ForwardBatch b, int t, int n) {
+        int e = t + 1;
+        while (e < n && b.seqOf[e] == b.seqOf[t] && b.positions[e] == b.positions[e - 1] + 1) {
+            e++;
+        }
+        return e;
     }
 
     private void forTokens(int n, java.util.function.IntConsumer body) {

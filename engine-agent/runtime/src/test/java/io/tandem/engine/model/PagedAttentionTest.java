@@ -74,4 +74,103 @@ class PagedAttentionTest {
             }
         }
     }
+
+    /**
+     * A prefill chunk of {@code tokens} positions starting at {@code firstPos} (earlier positions already cached),
+     * every query head of every kv head, attended block by block against a float64 reference of each (token, head)
+     * over positions {@code 0 .. its own}. Chunk starts, lengths and row counts are deliberately not multiples of
+     * the cache block, the key tile or {@link PagedAttention#BLOCK_ROWS}.
+     */
+    @ParameterizedTest
+    @CsvSource({
+        "0, 1, 16, 64, 2, 1",     // one token, plain multi-head
+        "0, 37, 16, 64, 4, 3",    // chunk from position 0, GQA 3
+        "45, 70, 16, 64, 4, 3",   // chunk starting inside a block
+        "100, 33, 64, 32, 2, 4",  // head_dim 32, GQA 4
+        "1500, 129, 64, 64, 2, 3", // long sequence: 1629 positions
+        "3, 300, 32, 128, 1, 2",  // head_dim 128, block 32
+        "250, 9, 1, 16, 2, 1",    // one-position blocks
+        "61, 5, 64, 48, 1, 5"     // head_dim not a multiple of the lanes, GQA 5
+    })
+    void attendBlock_matchesFloat64ReferenceForEveryTokenAndHead(int firstPos, int tokens, int blockSize, int headDim,
+                                                                 int kvHeads, int group) {
+        int layers = 2;
+        int layer = 1;
+        int len = firstPos + tokens;
+        int nHeads = kvHeads * group;
+        int qDim = nHeads * headDim;
+        KvLayout layout = new KvLayout(KvDtype.F32, layers, kvHeads, headDim, blockSize);
+        int nBlocks = (len + blockSize - 1) / blockSize;
+        SplittableRandom rnd = new SplittableRandom(firstPos * 7919L + tokens * 31L + headDim);
+        try (KvCache cache = new KvCache(layout, nBlocks * 2 + 1, KvMemoryProvider.offHeap())) {
+            int[] table = new int[nBlocks];
+            for (int i = 0; i < nBlocks; i++) {
+                table[i] = 2 * (nBlocks - 1 - i) + 1;
+            }
+            float[][][] keys = new float[kvHeads][len][headDim];
+            float[][][] values = new float[kvHeads][len][headDim];
+            float[] kRow = new float[kvHeads * headDim];
+            float[] vRow = new float[kvHeads * headDim];
+            for (int p = 0; p < len; p++) {
+                for (int i = 0; i < kRow.length; i++) {
+                    // Mean-shifted keys give peaked, uneven softmax rows, which exercises the running-max rescaling.
+                    kRow[i] = (float) (rnd.nextGaussian() * 2 + (p % 17 == 0 ? 1.5 : 0));
+                    vRow[i] = (float) rnd.nextGaussian();
+                }
+                for (int h = 0; h < kvHeads; h++) {
+                    System.arraycopy(kRow, h * headDim, keys[h][p], 0, headDim);
+                    System.arraycopy(vRow, h * headDim, values[h][p], 0, headDim);
+                }
+                PagedAttention.store(cache, layer, table, p, kRow, 0, vRow, 0);
+            }
+            int qOff = 5;
+            float[] q = new float[qOff + tokens * qDim];
+            for (int i = 0; i < q.length; i++) {
+                q[i] = (float) rnd.nextGaussian();
+            }
+            float scale = (float) (1 / Math.sqrt(headDim));
+            float[] out = new float[q.length];
+            java.util.Arrays.fill(out, Float.NaN);
+            int rows = tokens * group;
+            int br = PagedAttention.BLOCK_ROWS;
+            for (int kh = 0; kh < kvHeads; kh++) {
+                for (int r = 0; r < rows; r += br) {
+                    PagedAttention.attendBlock(cache, layer, kh, group, table, firstPos, r, Math.min(rows, r + br),
+                            q, qOff, qDim, scale, out);
+                }
+            }
+            assertThat(out[qOff - 1]).as("before the first row").isNaN();
+
+            for (int t = 0; t < tokens; t++) {
+                int visible = firstPos + t + 1;
+                for (int h = 0; h < nHeads; h++) {
+                    int kh = h / group;
+                    int qo = qOff + t * qDim + h * headDim;
+                    double[] s = new double[visible];
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int p = 0; p < visible; p++) {
+                        double dot = 0;
+                        for (int i = 0; i < headDim; i++) {
+                            dot += (double) q[qo + i] * keys[kh][p][i];
+                        }
+                        s[p] = dot * scale;
+                        max = Math.max(max, s[p]);
+                    }
+                    double sum = 0;
+                    for (int p = 0; p < visible; p++) {
+                        s[p] = Math.exp(s[p] - max);
+                        sum += s[p];
+                    }
+                    for (int i = 0; i < headDim; i++) {
+                        double ref = 0;
+                        for (int p = 0; p < visible; p++) {
+                            ref += s[p] / sum * values[kh][p][i];
+                        }
+                        assertThat((double) out[qo + i]).as("token %d head %d dim %d", t, h, i)
+                                .isCloseTo(ref, org.assertj.core.data.Offset.offset(2e-5));
+                    }
+                }
+            }
+        }
+    }
 }
