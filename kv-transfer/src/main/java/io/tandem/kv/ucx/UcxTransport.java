@@ -219,7 +219,7 @@ public final class UcxTransport implements AutoCloseable {
      * sets a segment size or its transport list ({@code TLS}, else {@code UCX_TLS}) leaves TCP out (UCX would
      * warn about settings no transport used).
      */
-    static Map<String, String> withDefaults(Map<String, String> ucxConfig, Map<String, String> env) {
+    public static Map<String, String> withDefaults(Map<String, String> ucxConfig, Map<String, String> env) {
         Map<String, String> m = new HashMap<>();
         if (!ucxConfig.containsKey("ADDRESS_VERSION") && !env.containsKey("UCX_ADDRESS_VERSION")) {
             m.putAll(ADDRESS_DEFAULTS);
