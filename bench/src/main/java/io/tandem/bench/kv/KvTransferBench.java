@@ -171,7 +171,7 @@ public final class KvTransferBench implements Callable<Integer> {
                 KvTransferBench.class.getName(), "--serve", transport, "--blocks", String.valueOf(maxBlocks),
                 "--prefault=" + prefault));
         extraUcx.forEach((k, v) -> cmd.addAll(List.of("--ucx", k + "=" + v)));
-        Process child = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        Process child = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         List<Row> rows = new ArrayList<>();
         try (Writer childIn = new OutputStreamWriter(child.getOutputStream(), StandardCharsets.UTF_8)) {
             BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(),
