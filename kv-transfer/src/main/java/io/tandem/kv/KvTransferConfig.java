@@ -13,12 +13,13 @@ import java.util.Objects;
  * @param zmqBindAddress where the control channel's ROUTER binds; {@code tcp://127.0.0.1:*} picks a free port
  * @param ucxConfig UCX settings for this engine's context only, keys without {@code UCX_} (e.g.
  *        {@code TLS=tcp}, {@code NET_DEVICES=lo}); empty: the environment's {@code UCX_*} and UCX's defaults,
- *        except for the TCP segment sizes, which default to
- *        {@link io.tandem.kv.ucx.UcxTransport#TCP_SEGMENT_DEFAULTS} unless set here or in the environment
+ *        except for the TCP segment sizes and the worker address version, which default to
+ *        {@link io.tandem.kv.ucx.UcxTransport#TCP_SEGMENT_DEFAULTS} and
+ *        {@link io.tandem.kv.ucx.UcxTransport#ADDRESS_DEFAULTS} unless set here or in the environment
  * @param readTimeout a migration not finished after this fails with {@code TransferTimeoutException}
  * @param maxReadBytes the largest single RDMA GET; longer contiguous runs are split. The default, 1 GiB, keeps a
- *        contiguous run in one GET: over UCX 1.13's TCP and shared-memory transports a GET is served by the
- *        owner's worker in fragments anyway, and several big GETs in flight at once were slower than one
+ *        contiguous run in one GET: over UCX 1.13's shared memory a GET is one copy by the reader and over TCP the
+ *        owner's worker serves it in segments anyway, and several big GETs in flight at once were slower than one
  *        (docs/benchmarks.md, "KV transfer")
  * @param pingInterval how often the control channel pings each peer
  * @param peerDeadAfter silence after which a peer is declared dead and its reads fail
