@@ -24,7 +24,9 @@ import java.util.Objects;
  * @param pingInterval how often the control channel pings each peer
  * @param peerDeadAfter silence after which a peer is declared dead and its reads fail
  * @param prefaultArena fault the whole arena in at creation (default), so that no migration pays for first
- *        writes to its destination blocks; costs that time at start and commits the arena's memory at once
+ *        writes to its destination blocks, and populate this process's mapping of each peer's arena at connect
+ *        where a transport maps it (shared memory), so that no GET pays for first reads; costs that time at
+ *        start and at connect, and commits the arena's memory at once
  */
 public record KvTransferConfig(String engineId, KvBlockLayout layout, long arenaBytes, String zmqBindAddress,
                                Map<String, String> ucxConfig, Duration readTimeout, long maxReadBytes,
