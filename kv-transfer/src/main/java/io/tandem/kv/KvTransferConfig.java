@@ -12,18 +12,25 @@ import java.util.Objects;
  * @param arenaBytes bytes of the KV arena to allocate (whole blocks are used)
  * @param zmqBindAddress where the control channel's ROUTER binds; {@code tcp://127.0.0.1:*} picks a free port
  * @param ucxConfig UCX settings for this engine's context only, keys without {@code UCX_} (e.g.
- *        {@code TLS=tcp}, {@code NET_DEVICES=lo}); empty: the environment's {@code UCX_*} and UCX's defaults
+ *        {@code TLS=tcp}, {@code NET_DEVICES=lo}); empty: the environment's {@code UCX_*} and UCX's defaults,
+ *        except for the TCP segment sizes and the worker address version, which default to
+ *        {@link io.tandem.kv.ucx.UcxTransport#TCP_SEGMENT_DEFAULTS} and
+ *        {@link io.tandem.kv.ucx.UcxTransport#ADDRESS_DEFAULTS} unless set here or in the environment
  * @param readTimeout a migration not finished after this fails with {@code TransferTimeoutException}
  * @param maxReadBytes the largest single RDMA GET; longer contiguous runs are split. The default, 1 GiB, keeps a
- *        contiguous run in one GET: over UCX 1.13's TCP and shared-memory transports a GET is served by the
- *        owner's worker in fragments anyway, and several big GETs in flight at once were slower than one
+ *        contiguous run in one GET: over UCX 1.13's shared memory a GET is one copy by the reader and over TCP the
+ *        owner's worker serves it in segments anyway, and several big GETs in flight at once were slower than one
  *        (docs/benchmarks.md, "KV transfer")
  * @param pingInterval how often the control channel pings each peer
  * @param peerDeadAfter silence after which a peer is declared dead and its reads fail
+ * @param prefaultArena fault the whole arena in at creation (default), so that no migration pays for first
+ *        writes to its destination blocks, and populate this process's mapping of each peer's arena at connect
+ *        where a transport maps it (shared memory), so that no GET pays for first reads; costs that time at
+ *        start and at connect, and commits the arena's memory at once
  */
 public record KvTransferConfig(String engineId, KvBlockLayout layout, long arenaBytes, String zmqBindAddress,
                                Map<String, String> ucxConfig, Duration readTimeout, long maxReadBytes,
-                               Duration pingInterval, Duration peerDeadAfter) {
+                               Duration pingInterval, Duration peerDeadAfter, boolean prefaultArena) {
 
     public KvTransferConfig {
         Objects.requireNonNull(engineId, "engineId");
@@ -63,7 +70,8 @@ public record KvTransferConfig(String engineId, KvBlockLayout layout, long arena
 
     /**
      * A builder with the defaults: control channel on {@code tcp://127.0.0.1:*}, UCX from the environment,
-     * read timeout 30 s, reads of at most 1 GiB, ping every 500 ms, peer dead after 3 s of silence.
+     * read timeout 30 s, reads of at most 1 GiB, ping every 500 ms, peer dead after 3 s of silence, arena
+     * prefaulted.
      */
     public static Builder builder(String engineId, KvBlockLayout layout, long arenaBytes) {
         return new Builder(engineId, layout, arenaBytes);
@@ -80,6 +88,7 @@ public record KvTransferConfig(String engineId, KvBlockLayout layout, long arena
         private long maxReadBytes = 1L << 30;
         private Duration pingInterval = Duration.ofMillis(500);
         private Duration peerDeadAfter = Duration.ofSeconds(3);
+        private boolean prefaultArena = true;
 
         private Builder(String engineId, KvBlockLayout layout, long arenaBytes) {
             this.engineId = engineId;
@@ -117,9 +126,14 @@ public record KvTransferConfig(String engineId, KvBlockLayout layout, long arena
             return this;
         }
 
+        public Builder prefaultArena(boolean v) {
+            prefaultArena = v;
+            return this;
+        }
+
         public KvTransferConfig build() {
             return new KvTransferConfig(engineId, layout, arenaBytes, zmqBindAddress, ucxConfig, readTimeout,
-                    maxReadBytes, pingInterval, peerDeadAfter);
+                    maxReadBytes, pingInterval, peerDeadAfter, prefaultArena);
         }
     }
 }

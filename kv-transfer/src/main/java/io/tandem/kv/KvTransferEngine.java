@@ -70,7 +70,7 @@ public final class KvTransferEngine implements AutoCloseable {
     private KvTransferEngine(KvTransferConfig config) {
         this.config = config;
         this.transport = UcxTransport.start(config.engineId(), config.numBlocks() * config.layout().blockBytes(),
-                config.layout(), config.ucxConfig(), config.maxReadBytes());
+                config.layout(), config.ucxConfig(), config.maxReadBytes(), config.prefaultArena());
         ControlChannel c;
         try {
             c = ControlChannel.start(config.engineId(), config.zmqBindAddress(), config.pingInterval(),

@@ -17,6 +17,12 @@ import java.util.Map;
  * <p>Format: {@code "tandem-ucx-v1:" + base64url(UcxEndpointInfo protobuf)}, no padding. The string travels in
  * JSON through the proxy, so it is plain ASCII with no characters that need escaping.
  *
+ * <p>The message's {@code version} is 2 since the TCP segment defaults ({@link UcxTransport#TCP_SEGMENT_DEFAULTS}):
+ * an owner then answers GETs over TCP in segments of up to 512 KiB, which a reader on UCX's default 64 KiB
+ * receive segments cannot take (UCX 1.13 aborts that process). Readers of this version clamp what a peer sends
+ * them through UCX's v2 worker address; a reader of version 1 rejects a version-2 endpoint info at connect time
+ * instead of crashing at the first read. Version 1 (an owner on UCX's default segments) is still accepted.
+ *
  * <p>Decoding rejects, with {@link InvalidEndpointInfoException}, anything that is not exactly this format:
  * the worker address and rkey are handed to UCX as they are, so their sizes are bounded and everything around
  * them is checked, but their contents are opaque; only accept endpoint infos from authenticated cluster peers.
@@ -26,6 +32,10 @@ public final class EndpointInfoCodec {
 
     /** Prefix of every endpoint info string this version writes. */
     public static final String PREFIX = "tandem-ucx-v1:";
+    /** The {@code version} this code writes; it reads this one and {@link #MIN_VERSION}. */
+    public static final int VERSION = 2;
+    /** The oldest {@code version} accepted. */
+    public static final int MIN_VERSION = 1;
     /** Longest endpoint info string accepted. */
     public static final int MAX_LENGTH = 16 * 1024;
     /** Largest worker address or rkey accepted, in bytes (UCX's are a few hundred bytes). */
@@ -37,7 +47,7 @@ public final class EndpointInfoCodec {
     public static String encode(ArenaDescriptor d) {
         KvBlockLayout l = d.layout();
         UcxEndpointInfo info = UcxEndpointInfo.newBuilder()
-                .setVersion(1)
+                .setVersion(VERSION)
                 .setWorkerAddress(ByteString.copyFrom(d.workerAddress()))
                 .setRkey(ByteString.copyFrom(d.rkey()))
                 .setBaseAddress(d.baseAddress())
@@ -72,8 +82,9 @@ public final class EndpointInfoCodec {
         } catch (InvalidProtocolBufferException e) {
             throw new InvalidEndpointInfoException("endpoint_info: not a UcxEndpointInfo message", e);
         }
-        if (info.getVersion() != 1) {
-            throw new InvalidEndpointInfoException("endpoint_info.version: " + info.getVersion() + " (expected: 1)");
+        if (info.getVersion() < MIN_VERSION || info.getVersion() > VERSION) {
+            throw new InvalidEndpointInfoException("endpoint_info.version: " + Integer.toUnsignedString(
+                    info.getVersion()) + " (expected: " + MIN_VERSION + " to " + VERSION + ")");
         }
         checkBlob("worker_address", info.getWorkerAddress());
         checkBlob("rkey", info.getRkey());

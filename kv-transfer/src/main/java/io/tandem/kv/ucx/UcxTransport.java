@@ -6,7 +6,11 @@ import io.tandem.kv.TransferStats;
 import io.tandem.kv.errors.KvTransferException;
 import io.tandem.kv.errors.PeerUnavailableException;
 import io.tandem.kv.errors.TransferTimeoutException;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -88,10 +92,35 @@ public final class UcxTransport implements AutoCloseable {
     static final long WIREUP_GRACE_MILLIS = 10_000;
     /** At close: the longest to wait for endpoint closes, and then for the worker flush. */
     private static final long CLOSE_GRACE_MILLIS = 5_000;
+    /**
+     * UCX settings this transport applies to its context unless the caller's {@code ucxConfig} or the environment
+     * sets them: TCP segments of 512 KiB instead of 8 KiB sends / 64 KiB receives. Over UCX 1.13's TCP
+     * transport a GET is emulated: the owner's worker answers with active messages of at most one TX segment,
+     * each copied into a send buffer, sent, received into a receive buffer and copied out, so the segment size
+     * sets the number of syscalls and callbacks per byte. 512 KiB read 96 MiB in about 0.6x the time of the
+     * default (docs/benchmarks.md, "KV transfer"); 1 MiB was no better. It costs about 1.5 MiB of buffers per
+     * TCP endpoint. UCX 1.13 aborts a process that receives a segment larger than its receive segments, so
+     * contexts also get {@link #ADDRESS_DEFAULTS}: UCX's v2 worker address carries the segment size, and each
+     * side clamps what it sends to what the peer advertises, so a peer on UCX's default segments still
+     * interoperates (at 8 KiB); the v1 address (UCX 1.13's default) carries no size and nothing is clamped. The
+     * two segment keys go together (TCP requires TX &lt;= RX), so setting either one, here or as
+     * {@code UCX_TCP_*_SEG_SIZE}, drops both. Only UCX's TCP transport has these keys.
+     */
+    public static final Map<String, String> TCP_SEGMENT_DEFAULTS = Map.of("TX_SEG_SIZE", "512K", "RX_SEG_SIZE",
+            "512K");
+    /** UCX's v2 worker address, which carries each transport's segment size (see {@link #TCP_SEGMENT_DEFAULTS}). */
+    public static final Map<String, String> ADDRESS_DEFAULTS = Map.of("ADDRESS_VERSION", "v2");
+    /** Linux {@code MADV_POPULATE_WRITE} (5.14+): fault pages in writable without touching their contents. */
+    private static final int MADV_POPULATE_WRITE = 23;
+    /** Linux {@code MADV_POPULATE_READ} (5.14+): populate page tables (readable) without touching contents. */
+    private static final int MADV_POPULATE_READ = 22;
+    private static final long PAGE = 4096;
 
     private final String name;
     private final KvBlockLayout layout;
     private final long maxReadBytes;
+    /** Prefault the local arena at start, and populate the mapping of each peer's arena at connect. */
+    private final boolean prefault;
     private final Thread progressThread;
     private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final ScheduledExecutorService timer;
@@ -125,10 +154,11 @@ public final class UcxTransport implements AutoCloseable {
     private boolean running = true;
 
     private UcxTransport(String name, long arenaBytes, KvBlockLayout layout, Map<String, String> ucxConfig,
-                         long maxReadBytes) {
+                         long maxReadBytes, boolean prefaultArena) {
         this.name = name;
         this.layout = layout;
         this.maxReadBytes = maxReadBytes;
+        this.prefault = prefaultArena;
         this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "kv-ucx-timer-" + name);
             t.setDaemon(true);
@@ -136,7 +166,7 @@ public final class UcxTransport implements AutoCloseable {
         });
         this.completer = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("kv-ucx-complete-", 0).factory());
         this.progressThread = Thread.ofPlatform().name("kv-ucx-progress-" + name).daemon(true)
-                .unstarted(() -> run(arenaBytes, ucxConfig));
+                .unstarted(() -> run(arenaBytes, ucxConfig, prefaultArena));
     }
 
     /**
@@ -151,6 +181,19 @@ public final class UcxTransport implements AutoCloseable {
      */
     public static UcxTransport start(String name, long arenaBytes, KvBlockLayout layout, Map<String, String> ucxConfig,
                                      long maxReadBytes) {
+        return start(name, arenaBytes, layout, ucxConfig, maxReadBytes, true);
+    }
+
+    /**
+     * Same as {@link #start(String, long, KvBlockLayout, Map, long)}, choosing whether the arena is prefaulted.
+     *
+     * @param prefaultArena fault every page of the arena in before returning. A page's first write otherwise
+     *        happens inside the first GET that lands on it, at kernel page-fault speed: a cold 96 MiB destination
+     *        made a read over TCP 7-10x slower and over shared memory 2-3x (docs/benchmarks.md). Costs that
+     *        time once, at start, and commits the arena's memory at once.
+     */
+    public static UcxTransport start(String name, long arenaBytes, KvBlockLayout layout, Map<String, String> ucxConfig,
+                                     long maxReadBytes, boolean prefaultArena) {
         if (arenaBytes < layout.blockBytes()) {
             throw new IllegalArgumentException("arenaBytes: " + arenaBytes + " (expected: >= blockBytes "
                     + layout.blockBytes() + ")");
@@ -158,7 +201,8 @@ public final class UcxTransport implements AutoCloseable {
         if (maxReadBytes <= 0) {
             throw new IllegalArgumentException("maxReadBytes: " + maxReadBytes + " (expected: > 0)");
         }
-        UcxTransport t = new UcxTransport(name, arenaBytes, layout, Map.copyOf(ucxConfig), maxReadBytes);
+        UcxTransport t = new UcxTransport(name, arenaBytes, layout, withDefaults(ucxConfig, System.getenv()),
+                maxReadBytes, prefaultArena);
         t.timer.scheduleAtFixedRate(t::wake, TICK_MILLIS, TICK_MILLIS, TimeUnit.MILLISECONDS);
         t.progressThread.start();
         try {
@@ -172,6 +216,47 @@ public final class UcxTransport implements AutoCloseable {
             throw new KvTransferException("cannot start UCX: " + e.getCause().getMessage(), e.getCause());
         }
         return t;
+    }
+
+    /**
+     * The UCX settings a context gets: {@code ucxConfig}, plus {@link #ADDRESS_DEFAULTS} unless it or the
+     * environment sets the address version, plus {@link #TCP_SEGMENT_DEFAULTS} unless it or the environment
+     * sets a segment size or its transport list ({@code TLS}, else {@code UCX_TLS}) leaves TCP out (UCX would
+     * warn about settings no transport used).
+     */
+    public static Map<String, String> withDefaults(Map<String, String> ucxConfig, Map<String, String> env) {
+        Map<String, String> m = new HashMap<>();
+        if (!ucxConfig.containsKey("ADDRESS_VERSION") && !env.containsKey("UCX_ADDRESS_VERSION")) {
+            m.putAll(ADDRESS_DEFAULTS);
+        }
+        boolean segmentsSet = TCP_SEGMENT_DEFAULTS.keySet().stream().anyMatch(k -> ucxConfig.containsKey(k)
+                || env.containsKey("UCX_TCP_" + k));
+        String tls = ucxConfig.getOrDefault("TLS", env.get("UCX_TLS"));
+        if (!segmentsSet && mayUseTcp(tls)) {
+            m.putAll(TCP_SEGMENT_DEFAULTS);
+        }
+        m.putAll(ucxConfig);
+        return Map.copyOf(m);
+    }
+
+    /** Whether a {@code UCX_TLS} value ({@code null}: unset) may select UCX's TCP transport. */
+    static boolean mayUseTcp(String tls) {
+        if (tls == null || tls.isBlank()) {
+            return true;
+        }
+        String list = tls.strip();
+        boolean exclude = list.startsWith("^");
+        if (exclude) {
+            list = list.substring(1);
+        }
+        boolean named = false;
+        for (String t : list.split(",")) {
+            String n = t.strip().replace("\\", "");
+            if (n.equals("tcp") || n.equals("all")) {
+                named = true;
+            }
+        }
+        return exclude != named;
     }
 
     /** The registered KV arena. */
@@ -215,7 +300,7 @@ public final class UcxTransport implements AutoCloseable {
                 Peer p = new Peer(peerId, remote);
                 peers.put(peerId, p);
                 p.open();
-                return new Opened(p, p.conn.wired);
+                return new Opened(p, p.conn.wired, prefault ? p.conn.mappedAddress(remote) : 0);
             });
         } catch (RuntimeException e) {
             forget(peerId, remote, null);
@@ -239,6 +324,32 @@ public final class UcxTransport implements AutoCloseable {
             forget(peerId, remote, peer);
             throw new PeerUnavailableException(peerId, "UCX wire-up failed: " + e.getCause().getMessage());
         }
+        if (opened.mapped() != 0) {
+            populateMapping(peerId, opened.mapped(), remote.length());
+        }
+    }
+
+    /**
+     * Over shared memory UCX maps the peer's arena into this process when it unpacks the rkey, without populating
+     * the mapping, so the first GET from each page took a page fault inside the copy (a 96 MiB first read of fresh
+     * prefill blocks ran at a fifth of the warm speed). {@code madvise(MADV_POPULATE_READ)} populates it here, on
+     * the caller's thread so that the progress thread keeps serving; it only touches page tables, so if the
+     * connection is torn down meanwhile and the range unmapped, the call just fails.
+     */
+    private void populateMapping(String peerId, long address, long length) {
+        long t0 = System.nanoTime();
+        long start = address - address % PAGE;
+        int rc;
+        try {
+            rc = (int) Madvise.HANDLE.invokeExact(MemorySegment.ofAddress(start), length + (address - start),
+                    MADV_POPULATE_READ);
+        } catch (Throwable e) {
+            rc = -1;
+        }
+        int result = rc;
+        LOG.log(System.Logger.Level.DEBUG, () -> "UCX transport " + name + ": populating the mapping of " + peerId
+                + "'s arena (" + length + " bytes) " + (result == 0 ? "took " : "failed after ")
+                + (System.nanoTime() - t0) / 1_000_000 + " ms");
     }
 
     /** After a failed connect: drops the peer, unless a newer connect has replaced it. */
@@ -332,7 +443,7 @@ public final class UcxTransport implements AutoCloseable {
 
     // ---- progress thread ------------------------------------------------------------------------------------
 
-    private void run(long arenaBytes, Map<String, String> ucxConfig) {
+    private void run(long arenaBytes, Map<String, String> ucxConfig, boolean prefaultArena) {
         try {
             UcpParams params = new UcpParams().requestRmaFeature().requestWakeupFeature();
             ucxConfig.forEach(params::setConfig);
@@ -342,6 +453,9 @@ public final class UcxTransport implements AutoCloseable {
             // JVM-allocated memory would fall back to a slow emulation path.
             memory = context.memoryMap(new UcpMemMapParams().allocate().setLength(arenaBytes));
             MemorySegment segment = MemorySegment.ofAddress(memory.getAddress()).reinterpret(memory.getLength());
+            if (prefaultArena) {
+                prefault(segment);
+            }
             arena = new Arena(memory.getAddress(), memory.getLength(), segment);
             endpointInfo = EndpointInfoCodec.encode(new ArenaDescriptor(copy(worker.getAddress()),
                     copy(memory.getRemoteKeyBuffer()), memory.getAddress(), memory.getLength(), layout));
@@ -442,6 +556,50 @@ public final class UcxTransport implements AutoCloseable {
             LOG.log(System.Logger.Level.WARNING, "UCX transport " + name + ": worker flush did not complete in "
                     + CLOSE_GRACE_MILLIS + " ms");
         }
+    }
+
+    /**
+     * Faults every page of the fresh arena in, so that no GET pays for first writes. {@code madvise
+     * (MADV_POPULATE_WRITE)} does it without touching the contents; where the kernel lacks it, one zero byte is
+     * written per page, which is harmless here because nobody has the arena yet and fresh pages are zero.
+     */
+    private void prefault(MemorySegment segment) {
+        long t0 = System.nanoTime();
+        boolean populated = false;
+        if (segment.address() % PAGE == 0) {
+            try {
+                populated = (int) Madvise.HANDLE.invokeExact(segment, segment.byteSize(), MADV_POPULATE_WRITE) == 0;
+            } catch (Throwable e) {
+                populated = false;
+            }
+        }
+        if (!populated) {
+            long first = (PAGE - segment.address() % PAGE) % PAGE;
+            for (long o = first; o < segment.byteSize(); o += PAGE) {
+                segment.set(ValueLayout.JAVA_BYTE, o, (byte) 0);
+            }
+        }
+        boolean byMadvise = populated;
+        LOG.log(System.Logger.Level.DEBUG, () -> "UCX transport " + name + ": prefaulted " + segment.byteSize()
+                + " bytes in " + (System.nanoTime() - t0) / 1_000_000 + " ms"
+                + (byMadvise ? "" : " (page by page)"));
+    }
+
+    /** {@code ucs_status_t ucp_rkey_ptr(ucp_rkey_h rkey, uint64_t raddr, void **addr_p)} from the loaded libucp. */
+    private static final class RkeyPtr {
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(
+                java.lang.foreign.SymbolLookup.libraryLookup("libucp.so.0", java.lang.foreign.Arena.global())
+                        .find("ucp_rkey_ptr").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                        ValueLayout.ADDRESS));
+    }
+
+    /** {@code int madvise(void *addr, size_t length, int advice)}, looked up on first use. */
+    private static final class Madvise {
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(
+                Linker.nativeLinker().defaultLookup().find("madvise").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                        ValueLayout.JAVA_INT));
     }
 
     private void progressOnce() {
@@ -669,7 +827,7 @@ public final class UcxTransport implements AutoCloseable {
     private record Arena(long address, long size, MemorySegment segment) implements RegisteredMemory {
     }
 
-    private record Opened(Peer peer, CompletableFuture<Void> wired) {
+    private record Opened(Peer peer, CompletableFuture<Void> wired, long mapped) {
     }
 
     /**
@@ -713,6 +871,24 @@ public final class UcxTransport implements AutoCloseable {
             }
             wireupDone = true;
             completer.execute(() -> wired.completeExceptionally(new KvTransferException(message)));
+        }
+
+        /**
+         * Where the peer's arena is mapped into this process ({@code ucp_rkey_ptr}), or 0 when no transport of
+         * this connection maps it (TCP) or UCX refuses. Progress thread only.
+         */
+        long mappedAddress(ArenaDescriptor remote) {
+            if (rkey == null) {
+                return 0;
+            }
+            try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+                MemorySegment out = a.allocate(ValueLayout.ADDRESS);
+                int status = (int) RkeyPtr.HANDLE.invokeExact(MemorySegment.ofAddress(rkey.getNativeId()),
+                        remote.baseAddress(), out);
+                return status == 0 ? out.get(ValueLayout.ADDRESS, 0).address() : 0;
+            } catch (Throwable e) {
+                return 0;
+            }
         }
 
         void startClose() {

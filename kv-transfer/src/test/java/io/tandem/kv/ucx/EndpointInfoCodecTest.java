@@ -57,7 +57,7 @@ class EndpointInfoCodecTest {
     void validFieldsButBadValues_areRejectedNamingTheField() {
         assertThat(EndpointInfoCodec.decode(encode(valid().build())).baseAddress()).isEqualTo(4096);
         assertThatThrownBy(() -> EndpointInfoCodec.decode(encode(valid().setVersion(7).build())))
-                .hasMessage("endpoint_info.version: 7 (expected: 1)");
+                .hasMessage("endpoint_info.version: 7 (expected: 1 to 2)");
         assertThatThrownBy(() -> EndpointInfoCodec.decode(encode(valid().clearRkey().build())))
                 .hasMessage("endpoint_info.rkey: empty");
         assertThatThrownBy(() -> EndpointInfoCodec.decode(encode(valid().setWorkerAddress(

@@ -104,6 +104,30 @@ abstract class UcxTransportContractIT {
     }
 
     @Test
+    void start_prefaultedArenaIsZeroed() {
+        MemorySegment arena = reader.arena().segment();
+        for (long o = 0; o < arena.byteSize(); o += 512) {
+            assertThat(arena.get(ValueLayout.JAVA_LONG, o)).as("offset %d", o).isZero();
+        }
+    }
+
+    @Test
+    void read_intoAnArenaThatWasNotPrefaulted_landsEveryBlock() throws Exception {
+        try (UcxTransport cold = UcxTransport.start("cold", BLOCKS * LAYOUT.blockBytes(), LAYOUT, ucxConfig(), 1 << 20,
+                false)) {
+            cold.connect("owner", EndpointInfoCodec.decode(owner.endpointInfo()));
+            int[] ids = new int[BLOCKS];
+            for (int i = 0; i < BLOCKS; i++) {
+                ids[i] = i;
+            }
+            cold.read("owner", ids, ids, TIMEOUT).get(30, TimeUnit.SECONDS);
+            for (int i = 0; i < BLOCKS; i++) {
+                assertBlock(cold.arena().segment(), i, i);
+            }
+        }
+    }
+
+    @Test
     void manyConcurrentReads_allComplete() throws Exception {
         List<CompletableFuture<TransferStats>> fs = new ArrayList<>();
         for (int i = 0; i < BLOCKS; i++) {
