@@ -18,6 +18,9 @@ import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLParameters;
+
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -41,6 +44,9 @@ import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslHandler;
 import io.netty.util.NetUtil;
 import io.netty.util.ReferenceCountUtil;
 import reactor.core.publisher.Flux;
@@ -57,6 +63,7 @@ import reactor.core.publisher.Mono;
  * failed or cancelled call closes its connection. A call on a pooled connection that the node had closed meanwhile
  * (closed before any answer byte) is sent once more on a new connection, so that a stale connection never counts as
  * a node failure. Host names are resolved on a virtual thread (never on the event loop); IP literals directly.
+ * {@code https} nodes get TLS with the JDK's default trust store.
  *
  * <p><b>Streams.</b> {@link #postStreaming} completes once the status and the first non-empty chunk are in hand
  * (or the body ended): until then nothing has reached the client and the caller may retry elsewhere. The rest is
@@ -122,7 +129,13 @@ public final class ForwardClient {
     }
 
     private void start(Channel inbound, String nodeUrl, String path, byte[] json, Exchange call) {
-        Target target = targets.computeIfAbsent(nodeUrl, Target::parse);
+        Target target;
+        try {
+            target = targets.computeIfAbsent(nodeUrl, Target::parse);
+        } catch (IllegalArgumentException e) {
+            call.failed(e);
+            return;
+        }
         LoopPool pool = pools.computeIfAbsent(inbound.eventLoop(), loop -> new LoopPool(loop, socketClass(inbound)));
         call.init(pool, target, path, json);
         if (pool.loop.inEventLoop()) {
@@ -155,19 +168,33 @@ public final class ForwardClient {
     }
 
     /** A node's address, parsed once. */
-    private record Target(String key, String host, int port, String hostHeader, String basePath) {
+    private record Target(String key, boolean tls, String host, int port, String hostHeader, String basePath) {
         static Target parse(String nodeUrl) {
             URI u = URI.create(nodeUrl);
-            if (!"http".equalsIgnoreCase(u.getScheme()) || u.getHost() == null) {
-                throw new IllegalArgumentException("nodeUrl: " + nodeUrl + " (expected: http://host[:port])");
+            boolean tls = "https".equalsIgnoreCase(u.getScheme());
+            if (!tls && !"http".equalsIgnoreCase(u.getScheme()) || u.getHost() == null) {
+                throw new IllegalArgumentException("nodeUrl: " + nodeUrl + " (expected: http[s]://host[:port])");
             }
-            int port = u.getPort() == -1 ? 80 : u.getPort();
+            int port = u.getPort() != -1 ? u.getPort() : tls ? 443 : 80;
             String base = u.getRawPath() == null ? "" : u.getRawPath();
             if (base.endsWith("/")) {
                 base = base.substring(0, base.length() - 1);
             }
-            return new Target(u.getHost() + ":" + port, u.getHost(), port,
+            return new Target((tls ? "https://" : "http://") + u.getHost() + ":" + port, tls, u.getHost(), port,
                     u.getPort() == -1 ? u.getHost() : u.getHost() + ":" + port, base);
+        }
+    }
+
+    /** TLS to https nodes, with the JDK's default trust store (as the JDK HttpClient has it). Made on first use. */
+    private static final class Tls {
+        static final SslContext CONTEXT;
+
+        static {
+            try {
+                CONTEXT = SslContextBuilder.forClient().build();
+            } catch (SSLException e) {
+                throw new ExceptionInInitializerError(e);
+            }
         }
     }
 
@@ -183,13 +210,7 @@ public final class ForwardClient {
             this.loop = loop;
             this.bootstrap = new Bootstrap().group(loop).channelFactory(new ReflectiveChannelFactory<>(socketClass))
                     .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, connectTimeoutMillis)
-                    .option(ChannelOption.TCP_NODELAY, true)
-                    .handler(new ChannelInitializer<>() {
-                        @Override
-                        protected void initChannel(Channel ch) {
-                            ch.pipeline().addLast(new HttpClientCodec(), new Connection(LoopPool.this));
-                        }
-                    });
+                    .option(ChannelOption.TCP_NODELAY, true);
         }
 
         /** Sends {@code call} on an idle connection to its node, or a new one. On the event loop. */
@@ -226,7 +247,20 @@ public final class ForwardClient {
             if (call.done) {
                 return;
             }
-            bootstrap.connect(address).addListener(f -> {
+            Target t = call.target;
+            bootstrap.clone().handler(new ChannelInitializer<>() {
+                @Override
+                protected void initChannel(Channel ch) {
+                    if (t.tls) {
+                        SslHandler tls = Tls.CONTEXT.newHandler(ch.alloc(), t.host, t.port);
+                        SSLParameters params = tls.engine().getSSLParameters();
+                        params.setEndpointIdentificationAlgorithm("HTTPS"); // check the host name, as the JDK client
+                        tls.engine().setSSLParameters(params);
+                        ch.pipeline().addLast(tls);
+                    }
+                    ch.pipeline().addLast(new HttpClientCodec(), new Connection(LoopPool.this));
+                }
+            }).connect(address).addListener(f -> {
                 Channel ch = ((io.netty.channel.ChannelFuture) f).channel();
                 if (!f.isSuccess()) {
                     call.fail(f.cause());
