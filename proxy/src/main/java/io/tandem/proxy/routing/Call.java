@@ -116,12 +116,7 @@ final class Call {
      * {@code role:content} lines, up to {@value #PROMPT_CHARS} characters.
      */
     private static void messages(JsonParser p, JsonToken v, StringBuilder sb) throws IOException {
-        if (v == JsonToken.VALUE_STRING) {
-            sb.append(p.getText());
-            return;
-        }
-        if (v != JsonToken.START_ARRAY) {
-            p.skipChildren();
+        if (!isArray(p, v, sb)) {
             return;
         }
         for (JsonToken m = p.nextToken(); m != JsonToken.END_ARRAY; m = p.nextToken()) {
@@ -149,12 +144,7 @@ final class Call {
 
     /** The completion prompt's text: a string, or the first of an array of strings. */
     private static void prompt(JsonParser p, JsonToken v, StringBuilder sb) throws IOException {
-        if (v == JsonToken.VALUE_STRING) {
-            sb.append(p.getText());
-            return;
-        }
-        if (v != JsonToken.START_ARRAY) {
-            p.skipChildren();
+        if (!isArray(p, v, sb)) {
             return;
         }
         JsonToken first = p.nextToken();
@@ -167,6 +157,19 @@ final class Call {
                 p.skipChildren();
             }
         }
+    }
+
+    /** True at the start of an array, whose elements the caller reads; a string is appended, anything else skipped. */
+    private static boolean isArray(JsonParser p, JsonToken v, StringBuilder sb) throws IOException {
+        if (v == JsonToken.START_ARRAY) {
+            return true;
+        }
+        if (v == JsonToken.VALUE_STRING) {
+            sb.append(p.getText());
+        } else {
+            p.skipChildren();
+        }
+        return false;
     }
 
     private static String valueText(JsonParser p, JsonToken v) throws IOException {

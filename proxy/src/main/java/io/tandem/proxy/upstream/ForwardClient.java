@@ -8,6 +8,7 @@ import java.net.UnknownHostException;
 import java.nio.channels.ClosedChannelException;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -480,33 +481,35 @@ public final class ForwardClient {
         void readComplete() {}
 
         abstract void failed(Throwable cause);
-    }
 
-    private final class BufferedCall extends Exchange {
-        final CompletableFuture<Buffered> result = new CompletableFuture<>();
-        private byte[] body = new byte[0];
-        private int size;
-
-        BufferedCall() {
-            result.whenComplete((r, e) -> {
+        /** {@code f}, which cancels this call when it is cancelled. */
+        final <T> CompletableFuture<T> cancelledBy(CompletableFuture<T> f) {
+            f.whenComplete((r, e) -> {
                 if (e instanceof CancellationException) {
                     cancel();
                 }
             });
+            return f;
         }
+    }
+
+    private final class BufferedCall extends Exchange {
+        final CompletableFuture<Buffered> result = cancelledBy(new CompletableFuture<>());
+        private byte[] body = new byte[0];
+        private int size;
 
         @Override
         void content(ByteBuf chunk, boolean last) {
             int n = chunk.readableBytes();
             if (size + n > body.length) {
-                body = java.util.Arrays.copyOf(body, Math.max(size + n, body.length * 2));
+                body = Arrays.copyOf(body, Math.max(size + n, body.length * 2));
             }
             chunk.readBytes(body, size, n);
             size += n;
             if (last) {
                 finish();
                 result.complete(new Buffered(status, contentType,
-                        size == body.length ? body : java.util.Arrays.copyOf(body, size)));
+                        size == body.length ? body : Arrays.copyOf(body, size)));
             }
         }
 
@@ -517,20 +520,12 @@ public final class ForwardClient {
     }
 
     private final class StreamCall extends Exchange {
-        final CompletableFuture<Streamed> ready = new CompletableFuture<>();
+        final CompletableFuture<Streamed> ready = cancelledBy(new CompletableFuture<>());
         /** Chunks read after the first and before the body was subscribed. */
         private final ArrayDeque<byte[]> pending = new ArrayDeque<>();
         private FluxSink<byte[]> sink;
         private boolean ended;
         private Throwable error;
-
-        StreamCall() {
-            ready.whenComplete((r, e) -> {
-                if (e instanceof CancellationException) {
-                    cancel();
-                }
-            });
-        }
 
         @Override
         void content(ByteBuf chunk, boolean last) {
