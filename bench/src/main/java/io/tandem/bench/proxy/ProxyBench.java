@@ -236,6 +236,9 @@ public final class ProxyBench implements Callable<Integer> {
         // and whichever proxy runs after nginx would then get a new connection for most of its requests: unfair
         // to that proxy and costly to the mock. Read when the first server is created.
         System.setProperty("sun.net.httpserver.maxIdleConnections", "4096");
+        // Without TCP_NODELAY the mock's small SSE writes wait for the reader's delayed ACK (~40 ms per stream), and
+        // the streaming cells measured that stall instead of the proxies.
+        System.setProperty("sun.net.httpserver.nodelay", "true");
         HttpServer s = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 1024);
         s.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
         s.createContext("/health", ex -> {
