@@ -181,8 +181,10 @@ public final class ForwardClient {
             if (base.endsWith("/")) {
                 base = base.substring(0, base.length() - 1);
             }
-            return new Target((tls ? "https://" : "http://") + u.getHost() + ":" + port, tls, u.getHost(), port,
-                    u.getPort() == -1 ? u.getHost() : u.getHost() + ":" + port, base);
+            String host = u.getHost(); // an IPv6 literal keeps its brackets here and in the Host header
+            String address = host.startsWith("[") ? host.substring(1, host.length() - 1) : host;
+            return new Target((tls ? "https://" : "http://") + host + ":" + port, tls, address, port,
+                    u.getPort() == -1 ? host : host + ":" + port, base);
         }
     }
 
