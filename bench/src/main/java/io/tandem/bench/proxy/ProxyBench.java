@@ -32,9 +32,11 @@ import picocli.CommandLine.Option;
  * (generated config), and the Tandem proxy (hybrid mode, the mock as its one node) in front of it. A closed-loop
  * load driver (JDK HttpClient, one virtual thread per connection) measures requests/s and p50/p99 latency at each
  * concurrency, non-streaming and streaming (the mock streams 8 SSE events), directly against the mock and through
- * each proxy. All processes share this machine's cores, the driver included.
+ * each proxy. All processes share this machine's cores, the driver included. Each target is first driven for
+ * {@code --target-warmup} seconds, so that a JVM in the path is measured after its JIT warm-up, as nginx is; every
+ * cell then has 2 s of unmeasured warm-up of its own.
  *
- * <pre>./tandem bench proxy [--seconds 10] [--concurrency 16,64]</pre>
+ * <pre>./tandem bench-proxy [--seconds 10] [--concurrency 16,64] [--target-warmup 10]</pre>
  */
 @Command(name = "proxy", mixinStandardHelpOptions = true,
         description = "Tandem proxy vs nginx in front of a mock OpenAI backend: requests/s, p50/p99.")
@@ -43,6 +45,10 @@ public final class ProxyBench implements Callable<Integer> {
     int seconds = 10;
     @Option(names = "--concurrency", split = ",", description = "Default: 16,64")
     List<Integer> concurrency = List.of(16, 64);
+    @Option(names = "--target-warmup", description = "Seconds each target is driven once, before its first cell, "
+            + "at the highest concurrency (half non-streaming, half streaming): the JVMs in the path (the mock, the "
+            + "Tandem proxy) reach steady state (JIT) before anything is measured. Default: 10")
+    int targetWarmup = 10;
     @Option(names = "--root", description = "Tandem checkout (for ./tandem proxy). Default: .")
     Path root = Path.of(".");
 
@@ -67,11 +73,15 @@ public final class ProxyBench implements Callable<Integer> {
         Path work = Files.createTempDirectory("tandem-proxy-bench");
         try {
             int nginxPort = freePort();
-            started.add(nginx(work, nginxPort, mockPort));
+            Process nginx = nginx(work, nginxPort, mockPort);
+            started.add(nginx);
             int tandemPort = freePort();
-            Process tandem = new ProcessBuilder(root.resolve("tandem").toString(), "proxy", "--host", "127.0.0.1",
-                    "--port", Integer.toString(tandemPort), "--strategy", "random")
-                    .redirectErrorStream(true).redirectOutput(work.resolve("tandem-proxy.log").toFile()).start();
+            ProcessBuilder tandemCommand = new ProcessBuilder(root.resolve("tandem").toString(), "proxy", "--host", "127.0.0.1",
+                    "--port", Integer.toString(tandemPort), "--strategy", "random");
+            // The saturated machine delays the mock's /health past the default 500 ms probe timeout now and then,
+            // and probe timeouts open the node's breaker (503s); nginx does no active probing at all.
+            tandemCommand.environment().put("TANDEM_PROXY_HEALTH_TIMEOUT", "2s");
+            Process tandem = tandemCommand.redirectErrorStream(true).redirectOutput(work.resolve("tandem-proxy.log").toFile()).start();
             started.add(tandem);
             HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
             waitHealthy(http, "http://127.0.0.1:" + tandemPort + "/health");
@@ -82,19 +92,27 @@ public final class ProxyBench implements Callable<Integer> {
             Thread.sleep(1500); // the first health probe
             String[] names = {"mock (direct)", "nginx", "tandem"};
             int[] ports = {mockPort, nginxPort, tandemPort};
-            System.out.printf(Locale.ROOT, "%-6s %-5s %-14s %10s %9s %9s %8s %12s %7s%n", "stream", "conc", "target",
-                    "req/s", "p50 ms", "p99 ms", "x nginx", "+p99 ms", "errors");
+            ProcessHandle[] proxies = {null, nginx.toHandle(), tandem.toHandle()};
+            int maxConcurrency = concurrency.stream().mapToInt(Integer::intValue).max().orElse(1);
+            for (int port : ports) {
+                load(port, null, maxConcurrency, false, targetWarmup / 2, 0);
+                load(port, null, maxConcurrency, true, targetWarmup - targetWarmup / 2, 0);
+            }
+            System.out.printf(Locale.ROOT, "%-6s %-5s %-14s %10s %9s %9s %8s %12s %7s %16s %14s%n", "stream", "conc",
+                    "target", "req/s", "p50 ms", "p99 ms", "x nginx", "+p99 ms", "errors", "driver+mock us", "proxy us");
             for (boolean stream : new boolean[] {false, true}) {
                 for (int c : concurrency) {
                     Result[] r = new Result[3];
                     for (int i = 0; i < 3; i++) {
-                        r[i] = load(ports[i], c, stream);
+                        r[i] = load(ports[i], proxies[i], c, stream, 2, seconds);
                     }
                     for (int i = 0; i < 3; i++) {
-                        System.out.printf(Locale.ROOT, "%-6s %-5d %-14s %10.0f %9.2f %9.2f %8s %12s %7d%n", stream, c,
-                                names[i], r[i].rps, r[i].p50, r[i].p99,
+                        System.out.printf(Locale.ROOT, "%-6s %-5d %-14s %10.0f %9.2f %9.2f %8s %12s %7d %16.0f %14s%n",
+                                stream, c, names[i], r[i].rps, r[i].p50, r[i].p99,
                                 i == 2 ? String.format(Locale.ROOT, "%.2f", r[2].rps / r[1].rps) : "",
-                                i == 2 ? String.format(Locale.ROOT, "%+.2f", r[2].p99 - r[1].p99) : "", r[i].errors);
+                                i == 2 ? String.format(Locale.ROOT, "%+.2f", r[2].p99 - r[1].p99) : "", r[i].errors,
+                                r[i].driverCpuMicros, i == 0 ? "" : String.format(Locale.ROOT, "%.0f",
+                                        r[i].proxyCpuMicros));
                     }
                 }
             }
@@ -111,9 +129,18 @@ public final class ProxyBench implements Callable<Integer> {
         return 0;
     }
 
-    record Result(double rps, double p50, double p99, long errors) {}
+    /**
+     * One cell. {@code driverCpuMicros}: CPU time of this JVM (load driver and mock) per request while measuring;
+     * {@code proxyCpuMicros}: the same for the proxy's processes (nginx's master and workers, or the Tandem JVM).
+     */
+    record Result(double rps, double p50, double p99, long errors, double driverCpuMicros, double proxyCpuMicros) {}
 
-    Result load(int port, int connections, boolean stream) throws Exception {
+    /**
+     * Drives {@code port} with {@code connections} closed loops: {@code warmup} s unmeasured, then {@code measured} s;
+     * {@code proxy} (may be null) is the process tree whose CPU time is counted.
+     */
+    Result load(int port, ProcessHandle proxy, int connections, boolean stream, int warmup, int measured)
+            throws Exception {
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
                 .executor(Executors.newVirtualThreadPerTaskExecutor()).build();
         HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/chat/completions"))
@@ -122,13 +149,12 @@ public final class ProxyBench implements Callable<Integer> {
         AtomicBoolean measuring = new AtomicBoolean();
         AtomicBoolean stop = new AtomicBoolean();
         java.util.concurrent.atomic.LongAdder errors = new java.util.concurrent.atomic.LongAdder();
-        List<long[]> perThread = new ArrayList<>();
+        List<Latencies> perThread = new ArrayList<>();
         List<Thread> threads = new ArrayList<>();
         for (int i = 0; i < connections; i++) {
-            long[] lat = new long[2_000_000];
+            Latencies lat = new Latencies();
             perThread.add(lat);
             threads.add(Thread.ofVirtual().start(() -> {
-                int n = 0;
                 while (!stop.get()) {
                     long t0 = System.nanoTime();
                     boolean ok;
@@ -143,40 +169,76 @@ public final class ProxyBench implements Callable<Integer> {
                         }
                         continue;
                     }
-                    if (measuring.get() && n < lat.length - 1) {
-                        lat[++n] = System.nanoTime() - t0;
-                        lat[0] = n;
+                    if (measuring.get()) {
+                        lat.add(System.nanoTime() - t0);
                     }
                 }
             }));
         }
-        Thread.sleep(2000);
+        Thread.sleep(warmup * 1000L);
         measuring.set(true);
         long start = System.nanoTime();
-        Thread.sleep(seconds * 1000L);
+        long driverCpu0 = cpuNanos(ProcessHandle.current());
+        long proxyCpu0 = cpuNanos(proxy);
+        Thread.sleep(measured * 1000L);
         measuring.set(false);
         double elapsed = (System.nanoTime() - start) / 1e9;
+        long driverCpu = cpuNanos(ProcessHandle.current()) - driverCpu0;
+        long proxyCpu = cpuNanos(proxy) - proxyCpu0;
         stop.set(true);
         for (Thread t : threads) {
             t.join();
         }
         http.close();
-        long total = perThread.stream().mapToLong(l -> l[0]).sum();
+        long total = perThread.stream().mapToLong(l -> l.n).sum();
         long[] all = new long[(int) total];
         int at = 0;
-        for (long[] l : perThread) {
-            System.arraycopy(l, 1, all, at, (int) l[0]);
-            at += (int) l[0];
+        for (Latencies l : perThread) {
+            System.arraycopy(l.nanos, 0, all, at, l.n);
+            at += l.n;
         }
         Arrays.sort(all);
-        if (all.length == 0) {
-            return new Result(0, Double.NaN, Double.NaN, errors.sum());
+        if (all.length == 0 || measured == 0) {
+            return new Result(0, Double.NaN, Double.NaN, errors.sum(), Double.NaN, Double.NaN);
         }
         return new Result(total / elapsed, all[(int) (all.length * 0.50)] / 1e6, all[(int) (all.length * 0.99)] / 1e6,
-                errors.sum());
+                errors.sum(), driverCpu / 1e3 / total, proxyCpu / 1e3 / total);
+    }
+
+    /**
+     * One connection's latencies, grown as needed: preallocating for the worst case (once 16 MB per connection)
+     * made the driver's JVM, which is also the mock, stop for seconds in full GCs at concurrency 64.
+     */
+    static final class Latencies {
+        long[] nanos = new long[4096];
+        int n;
+
+        void add(long v) {
+            if (n == nanos.length) {
+                nanos = Arrays.copyOf(nanos, n * 2);
+            }
+            nanos[n++] = v;
+        }
+    }
+
+    /** CPU time of {@code p} and its descendants so far (0 for null). */
+    static long cpuNanos(ProcessHandle p) {
+        if (p == null) {
+            return 0;
+        }
+        return java.util.stream.Stream.concat(java.util.stream.Stream.of(p), p.descendants())
+                .mapToLong(h -> h.info().totalCpuDuration().map(Duration::toNanos).orElse(0L)).sum();
     }
 
     static HttpServer mock() throws IOException {
+        // The JDK server closes a connection after its answer once it holds 200 idle ones (its default). nginx's
+        // keep-alive pool to the mock (up to 128 per worker) and the earlier cells' connections fill that quota,
+        // and whichever proxy runs after nginx would then get a new connection for most of its requests: unfair
+        // to that proxy and costly to the mock. Read when the first server is created.
+        System.setProperty("sun.net.httpserver.maxIdleConnections", "4096");
+        // Without TCP_NODELAY the mock's small SSE writes wait for the reader's delayed ACK (~40 ms per stream), and
+        // the streaming cells measured that stall instead of the proxies.
+        System.setProperty("sun.net.httpserver.nodelay", "true");
         HttpServer s = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 1024);
         s.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
         s.createContext("/health", ex -> {

@@ -1,11 +1,13 @@
 package io.tandem.proxy.anthropic;
 
+import io.micronaut.http.HttpRequest;
 import io.micronaut.http.HttpResponse;
 import io.micronaut.http.MediaType;
 import io.micronaut.http.MutableHttpResponse;
 import io.micronaut.http.annotation.Body;
 import io.micronaut.http.annotation.Controller;
 import io.micronaut.http.annotation.Post;
+import io.tandem.proxy.http.Inbound;
 import io.tandem.proxy.routing.Router;
 import java.io.IOException;
 import reactor.core.publisher.Flux;
@@ -26,10 +28,10 @@ public class MessagesController {
     }
 
     @Post(uri = "/v1/messages", consumes = MediaType.ALL, produces = MediaType.ALL)
-    public Mono<MutableHttpResponse<?>> messages(@Body byte[] body) {
+    public Mono<MutableHttpResponse<?>> messages(HttpRequest<?> request, @Body byte[] body) {
         return Mono.defer(() -> {
             MessagesTranslator.Translated t = MessagesTranslator.request(body);
-            return router.handle("/v1/chat/completions", t.openAiBody()).<MutableHttpResponse<?>>map(r -> answer(t, r));
+            return router.handle("/v1/chat/completions", t.openAiBody(), Inbound.channel(request)).<MutableHttpResponse<?>>map(r -> answer(t, r));
         }).onErrorResume(e -> Mono.<MutableHttpResponse<?>>just(AnthropicErrors.fromThrowable(e)));
     }
 

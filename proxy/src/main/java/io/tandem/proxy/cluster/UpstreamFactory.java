@@ -3,15 +3,21 @@ package io.tandem.proxy.cluster;
 import io.micronaut.context.annotation.Bean;
 import io.micronaut.context.annotation.Factory;
 import io.tandem.proxy.config.ProxyConfig;
+import io.tandem.proxy.upstream.ForwardClient;
 import io.tandem.proxy.upstream.UpstreamClient;
 import jakarta.inject.Singleton;
 
-/** The one HTTP client to nodes; carries the cluster token. */
+/** The HTTP clients to nodes: generation requests on the server's event loops, node management on the JDK client. */
 @Factory
 public class UpstreamFactory {
     @Singleton
+    public ForwardClient forwardClient(ProxyConfig config) {
+        return new ForwardClient(config.connectTimeout(), config.upstreamTimeout(), config.token());
+    }
+
+    @Singleton
     @Bean(preDestroy = "close")
     public UpstreamClient upstreamClient(ProxyConfig config) {
-        return new UpstreamClient(config.connectTimeout(), config.upstreamTimeout(), config.token());
+        return new UpstreamClient(config.connectTimeout(), config.upstreamTimeout());
     }
 }

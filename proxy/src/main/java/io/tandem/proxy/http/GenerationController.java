@@ -4,6 +4,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 
+import io.micronaut.http.HttpRequest;
 import io.micronaut.http.HttpResponse;
 import io.micronaut.http.MediaType;
 import io.micronaut.http.MutableHttpResponse;
@@ -16,7 +17,8 @@ import reactor.core.publisher.Mono;
 
 /**
  * The OpenAI routes. Runs on the event loop: the body is already aggregated, parsing it is short CPU work, and
- * everything after is asynchronous ({@link Router}); a stream's bytes are written as the node produces them.
+ * everything after is asynchronous ({@link Router}), on the same event loop; a stream's bytes are written as the
+ * node produces them.
  */
 @Controller
 public class GenerationController {
@@ -29,13 +31,13 @@ public class GenerationController {
     }
 
     @Post(uri = "/v1/chat/completions", consumes = MediaType.ALL, produces = MediaType.ALL)
-    public Mono<MutableHttpResponse<?>> chat(@Body byte[] body) {
-        return reply(router.handle("/v1/chat/completions", body));
+    public Mono<MutableHttpResponse<?>> chat(HttpRequest<?> request, @Body byte[] body) {
+        return reply(router.handle("/v1/chat/completions", body, Inbound.channel(request)));
     }
 
     @Post(uri = "/v1/completions", consumes = MediaType.ALL, produces = MediaType.ALL)
-    public Mono<MutableHttpResponse<?>> completions(@Body byte[] body) {
-        return reply(router.handle("/v1/completions", body));
+    public Mono<MutableHttpResponse<?>> completions(HttpRequest<?> request, @Body byte[] body) {
+        return reply(router.handle("/v1/completions", body, Inbound.channel(request)));
     }
 
     /** The union of the nodes' models, as OpenAI's model list. */

@@ -1,7 +1,5 @@
 package io.tandem.proxy.routing;
 
-import java.net.http.HttpConnectTimeoutException;
-import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.HashSet;
@@ -14,6 +12,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.netty.channel.Channel;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
@@ -25,8 +24,9 @@ import io.tandem.proxy.config.ProxyConfig;
 import io.tandem.proxy.errors.UpstreamFailedException;
 import io.tandem.proxy.errors.UpstreamTimeoutException;
 import io.tandem.proxy.metrics.ProxyMetrics;
-import io.tandem.proxy.upstream.PrimedBody;
-import io.tandem.proxy.upstream.UpstreamClient;
+import io.tandem.proxy.upstream.Buffered;
+import io.tandem.proxy.upstream.ForwardClient;
+import io.tandem.proxy.upstream.HeadersTimeoutException;
 import jakarta.inject.Singleton;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
@@ -42,26 +42,29 @@ import reactor.core.publisher.Mono;
  *
  * <p><b>Failures.</b> A node that cannot be reached, answers 5xx, or whose stream ends before its first byte is
  * marked failed in the controller and the request is tried again without it, up to {@code max-attempts}; a stream
- * is not answered to the client until its first chunk is in hand ({@link PrimedBody}). After the first byte a
+ * is not answered to the client until its first chunk is in hand ({@link ForwardClient#postStreaming}). After the first byte a
  * broken stream ends with an error event and {@code [DONE]}. 4xx answers of a node are the client's own fault and
  * pass through. A client that goes away cancels the upstream call; on DistServe the decode node gets
  * {@code /abort_request} and the prefill node {@code /distserve/free_cache}.
  *
- * <p><b>Threads.</b> Nothing here blocks: work runs as stages of the controller's and the HttpClient's futures,
- * and streams are Reactor pipelines driven by the client's demand. Thread-safe.
+ * <p><b>Threads.</b> Nothing here blocks: work runs as stages of the controller's and the {@link ForwardClient}'s
+ * futures, and streams are Reactor pipelines driven by the client's demand. Every call to a node for a request is
+ * made on the event loop of the client's connection ({@link Call#inbound}), so a request normally stays on one
+ * thread from the client's bytes to the node and back. In hybrid mode the client's body is forwarded unchanged
+ * (only {@code model}, {@code stream} and the prompt's text are read, with a streaming parser). Thread-safe.
  */
 @Singleton
 public class Router {
     private static final System.Logger LOG = System.getLogger(Router.class.getName());
 
     private final Controller controller;
-    private final UpstreamClient upstream;
+    private final ForwardClient upstream;
     private final ProxyConfig config;
     private final ProxyMetrics metrics;
     private final ObjectMapper json = new ObjectMapper();
     private final RoutingMode mode;
 
-    public Router(Controller controller, UpstreamClient upstream, ProxyConfig config, ProxyMetrics metrics) {
+    public Router(Controller controller, ForwardClient upstream, ProxyConfig config, ProxyMetrics metrics) {
         this.controller = controller;
         this.upstream = upstream;
         this.config = config;
@@ -72,13 +75,17 @@ public class Router {
     /** What to answer: status, content type and a whole or streamed body. */
     public record Reply(int status, String contentType, byte[] whole, Flux<byte[]> stream) {}
 
-    /** Handles {@code route} ({@code /v1/chat/completions} or {@code /v1/completions}) with the client's body. */
-    public Mono<Reply> handle(String route, byte[] body) {
+    /**
+     * Handles {@code route} ({@code /v1/chat/completions} or {@code /v1/completions}) with the client's body.
+     *
+     * @param inbound the client's connection: its event loop makes the calls to nodes
+     */
+    public Mono<Reply> handle(String route, byte[] body, Channel inbound) {
         long start = System.nanoTime();
         metrics.request(route);
         Call call;
         try {
-            call = Call.parse(json, route, body, start);
+            call = Call.parse(json.getFactory(), route, body, inbound, start);
         } catch (RuntimeException e) {
             metrics.error(route, 400);
             return Mono.error(e);
@@ -135,7 +142,7 @@ public class Router {
         String p = route.prefill().url();
         String d = route.decode().url();
         long sessionId = controller.newSessionId();
-        ObjectNode prefill = call.body.deepCopy();
+        ObjectNode prefill = call.tree(json);
         prefill.put("max_tokens", 1);
         prefill.put("max_completion_tokens", 1);
         prefill.put("stream", false);
@@ -144,10 +151,10 @@ public class Router {
         prefill.put("preserve_cache", true);
         prefill.put("session_id", sessionId);
         long t0 = System.nanoTime();
-        CompletableFuture<UpstreamClient.Buffered> sent = upstream.post(p + call.route, bytes(prefill));
+        CompletableFuture<Buffered> sent = upstream.post(call.inbound, p, call.route, bytes(prefill));
         call.onCancel(() -> {
             sent.cancel(true);
-            freeCache(p, sessionId);
+            freeCache(call, p, sessionId);
         });
         return sent.handle((resp, err) -> {
             if (err != null) {
@@ -186,7 +193,7 @@ public class Router {
         String p = route.prefill().url();
         String d = route.decode().url();
         controller.trackSession(sessionId, p, d);
-        ObjectNode body = call.body.deepCopy();
+        ObjectNode body = call.tree(json);
         long decodeSession = controller.newSessionId();
         body.put("session_id", decodeSession);
         ObjectNode m = body.putObject("migration_request");
@@ -201,7 +208,7 @@ public class Router {
         m.put("remote_token_id", prefill.get("remote_token_ids").get(0).asInt());
         m.put("is_dummy_prefill", false);
         long t0 = System.nanoTime();
-        call.onCancel(() -> abort(d, decodeSession));
+        call.onCancel(() -> abort(call, d, decodeSession));
         Hooks hooks = new Hooks() {
             @Override
             public void firstByte() {
@@ -211,34 +218,34 @@ public class Router {
 
             @Override
             public void broken() {
-                freeCache(p, sessionId);
+                freeCache(call, p, sessionId);
             }
 
             @Override
             public void clientGone() {
-                abort(d, decodeSession);
-                freeCache(p, sessionId);
+                abort(call, d, decodeSession);
+                freeCache(call, p, sessionId);
             }
         };
         return exchange(call, d, "decode", bytes(body), hooks).whenComplete((a, e) -> {
             if (e != null) {
-                freeCache(p, sessionId);
+                freeCache(call, p, sessionId);
             }
         });
     }
 
-    private void freeCache(String prefillUrl, long sessionId) {
+    private void freeCache(Call call, String prefillUrl, long sessionId) {
         ObjectNode b = json.createObjectNode();
         b.put("remote_engine_id", prefillUrl);
         b.put("remote_session_id", sessionId);
-        upstream.post(prefillUrl + "/distserve/free_cache", bytes(b))
+        upstream.post(call.inbound, prefillUrl, "/distserve/free_cache", bytes(b))
                 .whenComplete((r, e) -> controller.finishSession(sessionId));
     }
 
-    private void abort(String nodeUrl, long sessionId) {
+    private void abort(Call call, String nodeUrl, long sessionId) {
         ObjectNode b = json.createObjectNode();
         b.put("session_id", sessionId);
-        upstream.post(nodeUrl + "/abort_request", bytes(b));
+        upstream.post(call.inbound, nodeUrl, "/abort_request", bytes(b));
     }
 
     // ------------------------------------------------------------------ one node
@@ -259,9 +266,8 @@ public class Router {
 
     private CompletableFuture<Answer> exchange(Call call, String node, String stage, byte[] body, Hooks hooks) {
         long t0 = System.nanoTime();
-        String url = node + call.route;
         if (!call.stream) {
-            CompletableFuture<UpstreamClient.Buffered> sent = upstream.post(url, body);
+            CompletableFuture<Buffered> sent = upstream.post(call.inbound, node, call.route, body);
             call.onCancel(() -> sent.cancel(true));
             return sent.handle((resp, err) -> {
                 if (err != null) {
@@ -275,25 +281,20 @@ public class Router {
                 return new Answer.Whole(resp.status(), resp.contentType(), resp.body());
             });
         }
-        CompletableFuture<UpstreamClient.Streamed> sent = upstream.postStreaming(url, body);
+        CompletableFuture<ForwardClient.Streamed> sent = upstream.postStreaming(call.inbound, node, call.route, body);
         call.onCancel(() -> sent.cancel(true));
-        return sent.handle((resp, err) -> {
-            if (err != null) {
-                throw failure(node, stage, err);
-            }
-            return resp;
-        }).thenCompose(resp -> PrimedBody.prime(resp.body()).handle((primed, err) -> {
+        return sent.<Answer>handle((resp, err) -> {
             if (err != null) {
                 throw failure(node, stage, err);
             }
             if (resp.status() >= 500) {
-                primed.cancel();
+                resp.cancel().run();
                 throw failure(node, stage, "HTTP " + resp.status());
             }
-            call.onCancel(primed::cancel); // until the client's subscription takes over
+            call.onCancel(resp.cancel()); // until the client's subscription takes over
             hooks.firstByte();
             AtomicBoolean settled = new AtomicBoolean();
-            Flux<byte[]> out = primed.body().doOnError(e -> {
+            Flux<byte[]> out = resp.body().doOnError(e -> {
                 if (settled.compareAndSet(false, true)) {
                     controller.markFailure(node, "stream broke: " + e);
                     metrics.nodeFailed(node, stage);
@@ -316,7 +317,7 @@ public class Router {
                 }
             });
             return new Answer.Stream(resp.status(), resp.contentType(), out);
-        }));
+        });
     }
 
     private byte[] errorEvent(String node, Throwable e) {
@@ -353,7 +354,7 @@ public class Router {
         }
         controller.markFailure(node, stage + ": " + c);
         metrics.nodeFailed(node, stage);
-        if (c instanceof HttpTimeoutException && !(c instanceof HttpConnectTimeoutException)) {
+        if (c instanceof HeadersTimeoutException) {
             return new NodeFailure(node, new UpstreamTimeoutException(
                     node + " did not answer within " + config.upstreamTimeout().toSeconds() + " s", c));
         }

@@ -1,0 +1,149 @@
+package io.tandem.proxy.upstream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.OutputStream;
+import java.net.ConnectException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import com.sun.net.httpserver.HttpServer;
+
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import reactor.core.publisher.Flux;
+
+/** ForwardClient against a real HTTP server, on a real Netty event loop (standing in for the server's). */
+class ForwardClientTest {
+    private EventLoopGroup loops;
+    private Channel inbound;
+    private HttpServer node;
+    private String nodeUrl;
+    private final Set<Integer> clientPorts = ConcurrentHashMap.newKeySet();
+    private final CountDownLatch release = new CountDownLatch(1);
+
+    @BeforeEach
+    void start() throws Exception {
+        loops = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+        inbound = new NioSocketChannel();
+        loops.register(inbound).sync();
+        node = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 16);
+        node.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
+        node.createContext("/echo", ex -> {
+            clientPorts.add(ex.getRemoteAddress().getPort());
+            byte[] in = ex.getRequestBody().readAllBytes();
+            String auth = String.valueOf(ex.getRequestHeaders().getFirst("Authorization"));
+            byte[] out = (auth + " " + new String(in, StandardCharsets.UTF_8)).getBytes(StandardCharsets.UTF_8);
+            ex.getResponseHeaders().add("Content-Type", "text/plain");
+            ex.sendResponseHeaders(200, out.length);
+            try (OutputStream o = ex.getResponseBody()) {
+                o.write(out);
+            }
+        });
+        node.createContext("/stream", ex -> {
+            ex.getRequestBody().readAllBytes();
+            ex.getResponseHeaders().add("Content-Type", "text/event-stream");
+            ex.sendResponseHeaders(200, 0);
+            try (OutputStream o = ex.getResponseBody()) {
+                for (int i = 0; i < 3; i++) {
+                    o.write(("data: " + i + "\n\n").getBytes(StandardCharsets.UTF_8));
+                    o.flush();
+                }
+            }
+        });
+        node.createContext("/hang", ex -> {
+            try {
+                release.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            ex.sendResponseHeaders(204, -1);
+            ex.close();
+        });
+        node.start();
+        nodeUrl = "http://127.0.0.1:" + node.getAddress().getPort();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        release.countDown();
+        node.stop(0);
+        inbound.close().sync();
+        loops.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+    }
+
+    private ForwardClient client(Duration timeout) {
+        return new ForwardClient(Duration.ofSeconds(2), timeout, Optional.of("tok"));
+    }
+
+    @Test
+    void post_sendsBodyAndBearer_andReusesTheConnection() throws Exception {
+        ForwardClient c = client(Duration.ofSeconds(10));
+        for (int i = 0; i < 3; i++) {
+            Buffered r = c.post(inbound, nodeUrl, "/echo", ("{\"n\":" + i + "}").getBytes(StandardCharsets.UTF_8))
+                    .get(10, TimeUnit.SECONDS);
+            assertThat(r.status()).isEqualTo(200);
+            assertThat(r.contentType()).isEqualTo("text/plain");
+            assertThat(new String(r.body(), StandardCharsets.UTF_8)).isEqualTo("Bearer tok {\"n\":" + i + "}");
+        }
+        assertThat(clientPorts).hasSize(1);
+    }
+
+    @Test
+    void postStreaming_firstChunkThenTheRest() throws Exception {
+        ForwardClient.Streamed s = client(Duration.ofSeconds(10))
+                .postStreaming(inbound, nodeUrl, "/stream", "{}".getBytes(StandardCharsets.UTF_8))
+                .get(10, TimeUnit.SECONDS);
+        assertThat(s.status()).isEqualTo(200);
+        assertThat(s.contentType()).isEqualTo("text/event-stream");
+        String all = String.join("", s.body().map(b -> new String(b, StandardCharsets.UTF_8)).collectList()
+                .block(Duration.ofSeconds(10)));
+        assertThat(all).isEqualTo("data: 0\n\ndata: 1\n\ndata: 2\n\n");
+    }
+
+    @Test
+    void noHeadersInTime_failsWithHeadersTimeout() {
+        assertThatThrownBy(() -> client(Duration.ofMillis(200))
+                .post(inbound, nodeUrl, "/hang", new byte[0]).get(10, TimeUnit.SECONDS))
+                .isInstanceOf(ExecutionException.class).hasCauseInstanceOf(HeadersTimeoutException.class);
+    }
+
+    @Test
+    void refusedConnection_failsWithConnectException() throws Exception {
+        int closed;
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            closed = s.getLocalPort();
+        }
+        assertThatThrownBy(() -> client(Duration.ofSeconds(10))
+                .post(inbound, "http://127.0.0.1:" + closed, "/echo", new byte[0]).get(10, TimeUnit.SECONDS))
+                .isInstanceOf(ExecutionException.class).hasCauseInstanceOf(ConnectException.class);
+    }
+
+    @Test
+    void cancelledStream_closesTheConnection_nextCallUsesANewOne() throws Exception {
+        ForwardClient c = client(Duration.ofSeconds(10));
+        ForwardClient.Streamed s = c.postStreaming(inbound, nodeUrl, "/stream", new byte[0]).get(10, TimeUnit.SECONDS);
+        Flux<byte[]> body = s.body();
+        assertThat(body.take(1).collectList().block(Duration.ofSeconds(10))).hasSize(1);
+        Buffered r = c.post(inbound, nodeUrl, "/echo", new byte[0]).get(10, TimeUnit.SECONDS);
+        assertThat(r.status()).isEqualTo(200);
+    }
+}
