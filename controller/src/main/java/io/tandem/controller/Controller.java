@@ -316,7 +316,7 @@ public final class Controller implements AutoCloseable {
         if (latency.isNegative()) {
             throw new IllegalArgumentException("latency: " + latency + " (expected: >= 0)");
         }
-        return async(registry.apply(new NodeEvent.RequestFinished(NodeSpec.normalizeUrl(url), latency))
+        return async(registry.apply(new NodeEvent.RequestFinished(registry.canonicalUrl(url), latency))
                 .thenApply(x -> null));
     }
 
@@ -329,7 +329,7 @@ public final class Controller implements AutoCloseable {
      */
     public CompletableFuture<Void> markFailure(String url, String reason) {
         requestFailures.increment();
-        return async(registry.apply(new NodeEvent.RequestFailed(NodeSpec.normalizeUrl(url), reason))
+        return async(registry.apply(new NodeEvent.RequestFailed(registry.canonicalUrl(url), reason))
                 .thenApply(x -> null));
     }
 
@@ -357,7 +357,7 @@ public final class Controller implements AutoCloseable {
 
     /** The prefill node holds blocks for {@code sessionId} until {@link #finishSession}; freed if its decode leaves. */
     public CompletableFuture<Void> trackSession(long sessionId, String prefillUrl, String decodeUrl) {
-        return async(sessions.track(sessionId, NodeSpec.normalizeUrl(prefillUrl), NodeSpec.normalizeUrl(decodeUrl)));
+        return async(sessions.track(sessionId, registry.canonicalUrl(prefillUrl), registry.canonicalUrl(decodeUrl)));
     }
 
     /** The decode node took the session's blocks over (or the session ended). */

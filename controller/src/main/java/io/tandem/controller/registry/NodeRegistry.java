@@ -96,7 +96,15 @@ public final class NodeRegistry {
     }
 
     public Optional<NodeSnapshot> node(String url) {
-        return Optional.ofNullable(snapshot.get(NodeSpec.normalizeUrl(url)));
+        return Optional.ofNullable(snapshot.get(canonicalUrl(url)));
+    }
+
+    /**
+     * {@link NodeSpec#normalizeUrl}, without parsing when {@code url} is already a known node's key (the routing hot
+     * path passes back the urls it was given, so this skips a URI parse per request).
+     */
+    public String canonicalUrl(String url) {
+        return url != null && snapshot.containsKey(url) ? url : NodeSpec.normalizeUrl(url);
     }
 
     /** Events applied since start (a metric). */

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import io.tandem.controller.errors.InvalidNodeException;
 import io.tandem.controller.errors.NodeConflictException;
 import io.tandem.controller.errors.NodeNotFoundException;
 import io.tandem.controller.health.CircuitState;
@@ -48,6 +49,14 @@ class NodeRegistryTest {
         assertThat(registry.nodes()).extracting(NodeSnapshot::url).containsExactly(D, P);
         NodeStatus status = registry.node(D).orElseThrow().status();
         assertThat(status).isEqualTo(new NodeStatus(EngineRole.DECODE, List.of("m"), null, 0, List.of()));
+    }
+
+    @Test
+    void canonicalUrl_knownKeyAsIs_otherSpellingsNormalized_badOnesRefused() {
+        registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("m"))).join();
+        assertThat(registry.canonicalUrl(P)).isSameAs(P);
+        assertThat(registry.canonicalUrl(P.toUpperCase(java.util.Locale.ROOT) + "/")).isEqualTo(P);
+        assertThatThrownBy(() -> registry.canonicalUrl("not a url")).isInstanceOf(InvalidNodeException.class);
     }
 
     @Test
