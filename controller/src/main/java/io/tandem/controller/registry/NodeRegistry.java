@@ -204,13 +204,15 @@ public final class NodeRegistry {
                         state.probeTimeouts = 0;
                         state.setHealth(Health.HEALTHY, "", now);
                         state.breaker.onSuccess();
-                    } else if (timedOut && state.health == Health.HEALTHY
+                    } else if (timedOut && state.health != Health.UNHEALTHY
                             && (++state.probeTimeouts < 2 || Duration.between(state.lastRequestOkAt, now)
                                     .compareTo(config.heartbeatTimeout()) < 0)) {
                         // Busy, not dead: under load a node's /health can miss the probe timeout, and taking the
                         // only node out answered 503 to everyone until the next probe. A node answering requests,
                         // or missing one probe, is only counted into the breaker; a second timeout in a row on an
                         // idle node (a hung one: out within two intervals) or a refused connection acts at once.
+                        // The same holds for a node just added (health UNKNOWN) whose first probe lands while the
+                        // machine is busy: one slow probe must not keep it out until the next interval.
                         state.breaker.onFailure();
                     } else {
                         markDown(state, reason, now);

@@ -124,6 +124,18 @@ class NodeRegistryTest {
     }
 
     @Test
+    void probeTimeout_onANewNode_keepsItRoutable_untilASecondOneInARow() {
+        registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("m"))).join();
+        clock.advance(Duration.ofSeconds(10));
+        registry.apply(new HealthReport(P, false, "timed out", true)).join();
+        NodeSnapshot n = registry.node(P).orElseThrow();
+        assertThat(n.health()).isEqualTo(Health.UNKNOWN);
+        assertThat(n.isRoutable(clock.instant())).as("one slow first probe").isTrue();
+        registry.apply(new HealthReport(P, false, "timed out", true)).join();
+        assertThat(registry.node(P).orElseThrow().health()).isEqualTo(Health.UNHEALTHY);
+    }
+
+    @Test
     void requestFailures_openTheBreakerOnlyAtTheThreshold() {
         registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("m"))).join();
         registry.apply(new HealthReport(P, true, "")).join();
