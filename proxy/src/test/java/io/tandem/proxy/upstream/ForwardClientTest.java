@@ -3,11 +3,13 @@ package io.tandem.proxy.upstream;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.io.IOException;
 import java.io.OutputStream;
 import java.net.ConnectException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Optional;
@@ -17,6 +19,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -145,5 +148,79 @@ class ForwardClientTest {
         assertThat(body.take(1).collectList().block(Duration.ofSeconds(10))).hasSize(1);
         Buffered r = c.post(inbound, nodeUrl, "/echo", new byte[0]).get(10, TimeUnit.SECONDS);
         assertThat(r.status()).isEqualTo(200);
+    }
+
+    /**
+     * A node that closes a kept-alive connection when the next request arrives on it (the race of an idle timeout on
+     * the node's side): the request goes once more on a new connection, and the caller sees a normal answer.
+     */
+    @Test
+    void pooledConnectionClosedByTheNode_requestSentAgainOnANewConnection() throws Exception {
+        AtomicInteger connections = new AtomicInteger();
+        AtomicInteger requests = new AtomicInteger();
+        try (ServerSocket server = new ServerSocket(0, 16, InetAddress.getLoopbackAddress())) {
+            Thread.ofVirtual().start(() -> {
+                while (!server.isClosed()) {
+                    try {
+                        Socket s = server.accept();
+                        connections.incrementAndGet();
+                        Thread.ofVirtual().start(() -> answerOnceThenDrop(s, requests));
+                    } catch (IOException e) {
+                        return;
+                    }
+                }
+            });
+            ForwardClient c = client(Duration.ofSeconds(10));
+            String url = "http://127.0.0.1:" + server.getLocalPort();
+            for (int i = 0; i < 2; i++) {
+                Buffered r = c.post(inbound, url, "/x", "{}".getBytes(StandardCharsets.UTF_8)).get(10, TimeUnit.SECONDS);
+                assertThat(r.status()).isEqualTo(200);
+                assertThat(new String(r.body(), StandardCharsets.UTF_8)).isEqualTo("ok");
+            }
+            assertThat(connections.get()).as("the second call's pooled connection was dropped").isEqualTo(2);
+            assertThat(requests.get()).as("the dropped request, then the one sent again").isEqualTo(3);
+        }
+    }
+
+    /** Answers the connection's first request (keep-alive), then reads the next one and closes without an answer. */
+    private static void answerOnceThenDrop(Socket s, AtomicInteger requests) {
+        try (s) {
+            var in = new java.io.DataInputStream(new java.io.BufferedInputStream(s.getInputStream()));
+            for (int n = 0; ; n++) {
+                int length = 0;
+                String line;
+                while ((line = readLine(in)) != null && !line.isEmpty()) {
+                    if (line.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
+                        length = Integer.parseInt(line.substring(15).trim());
+                    }
+                }
+                if (line == null) {
+                    return;
+                }
+                in.readFully(new byte[length]);
+                requests.incrementAndGet();
+                if (n > 0) {
+                    return; // closes the connection unanswered
+                }
+                s.getOutputStream().write(("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+                        .getBytes(StandardCharsets.US_ASCII));
+                s.getOutputStream().flush();
+            }
+        } catch (IOException e) {
+            // the client went away
+        }
+    }
+
+    private static String readLine(java.io.DataInputStream in) throws IOException {
+        StringBuilder sb = new StringBuilder();
+        int b;
+        while ((b = in.read()) >= 0) {
+            if (b == '\n') {
+                int end = sb.length();
+                return end > 0 && sb.charAt(end - 1) == '\r' ? sb.substring(0, end - 1) : sb.toString();
+            }
+            sb.append((char) b);
+        }
+        return null;
     }
 }
