@@ -79,9 +79,14 @@ public final class NodeRegistry {
             if (stateFile.isEmpty()) {
                 return 0;
             }
-            List<NodeSpec> saved = stateFile.get().load();
-            for (NodeSpec spec : saved) {
-                nodes.computeIfAbsent(spec.url(), u -> newState(spec));
+            List<StateFile.Saved> saved = stateFile.get().load();
+            for (StateFile.Saved n : saved) {
+                nodes.computeIfAbsent(n.spec().url(), u -> {
+                    NodeState state = newState(n.spec());
+                    state.draining = n.draining();
+                    state.sleepLevel = n.sleepLevel();
+                    return state;
+                });
             }
             publish();
             return saved.size();
@@ -267,12 +272,18 @@ public final class NodeRegistry {
             }
             case DrainSet(String url, boolean draining) -> {
                 NodeState state = existing(url);
-                state.draining = draining;
+                if (state.draining != draining) {
+                    state.draining = draining;
+                    persist();
+                }
                 yield state.snapshot();
             }
             case SleepSet(String url, int level) -> {
                 NodeState state = existing(url);
-                state.sleepLevel = level;
+                if (state.sleepLevel != level) {
+                    state.sleepLevel = level;
+                    persist();
+                }
                 yield state.snapshot();
             }
             case Tick() -> {
@@ -331,8 +342,8 @@ public final class NodeRegistry {
     private void persist() throws IOException {
         if (stateFile.isPresent()) {
             stateFile.get().save(nodes.values().stream()
-                    .map(s -> s.spec)
-                    .filter(s -> s.source() != NodeSource.CONSUL)
+                    .filter(s -> s.spec.source() != NodeSource.CONSUL)
+                    .map(s -> new StateFile.Saved(s.spec, s.draining, s.sleepLevel))
                     .toList());
         }
     }

@@ -17,7 +17,9 @@ import io.tandem.controller.internal.Json;
 /**
  * The node list on disk, so that a restarted proxy keeps its nodes. JSON:
  * <pre>{"version":1,"nodes":[{"url":"http://h:23333","role":2,"models":["m"],"speed":null,"source":"STATIC",
- *   "engine_config":{...}}]}</pre>
+ *   "engine_config":{...},"draining":false,"sleep_level":0}]}</pre>
+ * {@code draining} and {@code sleep_level} are the operator's marks (drain, sleep), kept so that a restarted proxy
+ * does not put a drained or sleeping node back into rotation; files written before they existed read as neither.
  * Written whole to a temporary file then moved over the old one, so a crash never leaves half a file. A file that
  * cannot be parsed is renamed to {@code <name>.corrupt} and the registry starts empty (an unreadable state file must
  * not keep the proxy down).
@@ -38,8 +40,11 @@ public final class StateFile {
         return path;
     }
 
+    /** One saved node: its description and the operator's marks on it. */
+    public record Saved(NodeSpec spec, boolean draining, int sleepLevel) {}
+
     /** The nodes saved last, or none if the file does not exist or is corrupt. */
-    public List<NodeSpec> load() {
+    public List<Saved> load() {
         if (!Files.exists(path)) {
             return List.of();
         }
@@ -49,8 +54,9 @@ public final class StateFile {
                 return List.of();
             }
             return content.nodes().stream()
-                    .map(n -> new NodeSpec(n.url(), n.role(), n.models(), n.speed(),
-                            Optional.ofNullable(n.engineConfig()), n.source() == null ? NodeSource.STATIC : n.source()))
+                    .map(n -> new Saved(new NodeSpec(n.url(), n.role(), n.models(), n.speed(),
+                            Optional.ofNullable(n.engineConfig()), n.source() == null ? NodeSource.STATIC : n.source()),
+                            Boolean.TRUE.equals(n.draining()), n.sleepLevel() == null ? 0 : n.sleepLevel()))
                     .toList();
         } catch (IOException | RuntimeException e) {
             Path aside = path.resolveSibling(path.getFileName() + ".corrupt");
@@ -66,14 +72,14 @@ public final class StateFile {
     }
 
     /** Replaces the file's content with {@code nodes}. */
-    public void save(List<NodeSpec> nodes) throws IOException {
+    public void save(List<Saved> nodes) throws IOException {
         Path dir = path.toAbsolutePath().getParent();
         if (dir != null) {
             Files.createDirectories(dir);
         }
         List<PersistedNode> entries = nodes.stream()
-                .map(s -> new PersistedNode(s.url(), s.role(), s.models(), s.speed(), s.engineConfig().orElse(null),
-                        s.source()))
+                .map(n -> new PersistedNode(n.spec().url(), n.spec().role(), n.spec().models(), n.spec().speed(),
+                        n.spec().engineConfig().orElse(null), n.spec().source(), n.draining(), n.sleepLevel()))
                 .toList();
         Path tmp = path.resolveSibling(path.getFileName() + ".tmp");
         Json.MAPPER.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), new FileContent(VERSION, entries));
@@ -94,5 +100,7 @@ public final class StateFile {
                          @JsonProperty("models") List<String> models,
                          @JsonProperty("speed") Integer speed,
                          @JsonProperty("engine_config") DistServeEngineConfig engineConfig,
-                         @JsonProperty("source") NodeSource source) {}
+                         @JsonProperty("source") NodeSource source,
+                         @JsonProperty("draining") Boolean draining,
+                         @JsonProperty("sleep_level") Integer sleepLevel) {}
 }

@@ -249,6 +249,37 @@ class NodeRegistryTest {
     }
 
     @Test
+    void stateFile_keepsDrainAndSleepMarks_acrossRestart(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("nodes.json");
+        registry = new NodeRegistry(loop, RegistryConfig.defaults(clock).withStateFile(file));
+        registry.add(NodeSpec.of(P, EngineRole.HYBRID, List.of("m"))).join();
+        registry.add(NodeSpec.of(D, EngineRole.HYBRID, List.of("m"))).join();
+        registry.apply(new NodeEvent.DrainSet(P, true)).join();
+        registry.apply(new NodeEvent.SleepSet(D, 2)).join();
+
+        NodeRegistry restarted = new NodeRegistry(loop, RegistryConfig.defaults(clock).withStateFile(file));
+        restarted.loadState().join();
+        assertThat(restarted.node(P).orElseThrow().draining()).isTrue();
+        assertThat(restarted.node(P).orElseThrow().isRoutable(clock.instant())).isFalse();
+        assertThat(restarted.node(D).orElseThrow().sleepLevel()).isEqualTo(2);
+
+        restarted.apply(new NodeEvent.DrainSet(P, false)).join();
+        NodeRegistry again = new NodeRegistry(loop, RegistryConfig.defaults(clock).withStateFile(file));
+        again.loadState().join();
+        assertThat(again.node(P).orElseThrow().isRoutable(clock.instant())).as("undrained before the restart").isTrue();
+    }
+
+    @Test
+    void stateFile_withoutMarks_readsAsNeitherDrainedNorAsleep(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("nodes.json");
+        Files.writeString(file, "{\"version\":1,\"nodes\":[{\"url\":\"" + P + "\",\"role\":1,\"models\":[\"m\"]}]}");
+        registry = new NodeRegistry(loop, RegistryConfig.defaults(clock).withStateFile(file));
+        assertThat(registry.loadState().join()).isEqualTo(1);
+        assertThat(registry.node(P).orElseThrow().draining()).isFalse();
+        assertThat(registry.node(P).orElseThrow().sleepLevel()).isZero();
+    }
+
+    @Test
     void corruptStateFile_isMovedAside_andPoolStartsEmpty(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("nodes.json");
         Files.writeString(file, "{not json");
