@@ -21,6 +21,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Consumer;
 
 import io.tandem.controller.admin.HttpNodeAdminClient;
 import io.tandem.controller.admin.NodeAdminClient;
@@ -233,6 +234,19 @@ public final class Controller implements AutoCloseable {
         Set<String> all = new LinkedHashSet<>();
         registry.nodes().forEach(n -> all.addAll(n.models()));
         return List.copyOf(all);
+    }
+
+    /**
+     * Runs {@code listener} with a node's url each time a node leaves the pool (removed, terminated, expired). It runs
+     * on the controller's owner thread, so it must be short and must not block.
+     */
+    public void onNodeRemoved(Consumer<String> listener) {
+        registry.addListener(new RegistryListener() {
+            @Override
+            public void nodeRemoved(NodeSnapshot removed) {
+                listener.accept(removed.url());
+            }
+        });
     }
 
     // ---------------------------------------------------------------- routing

@@ -84,6 +84,16 @@ class ControllerTest {
     }
 
     @Test
+    void onNodeRemoved_tellsTheListenerTheUrl() {
+        controller = controller(null);
+        List<String> removed = new java.util.concurrent.CopyOnWriteArrayList<>();
+        controller.onNodeRemoved(removed::add);
+        controller.addNode(hybrid.url(), status(EngineRole.HYBRID, "m")).join();
+        controller.removeNode(hybrid.url()).join();
+        assertThat(removed).containsExactly(hybrid.url());
+    }
+
+    @Test
     void hybridPick_countsUnfinished_andRecordLatencySettlesIt() {
         controller = controller(null);
         controller.addNode(hybrid.url(), status(EngineRole.HYBRID, "m")).join();

@@ -2,6 +2,7 @@ package io.tandem.proxy.cluster;
 
 import io.micronaut.context.annotation.Bean;
 import io.micronaut.context.annotation.Factory;
+import io.tandem.controller.Controller;
 import io.tandem.proxy.config.ProxyConfig;
 import io.tandem.proxy.upstream.ForwardClient;
 import io.tandem.proxy.upstream.UpstreamClient;
@@ -11,8 +12,10 @@ import jakarta.inject.Singleton;
 @Factory
 public class UpstreamFactory {
     @Singleton
-    public ForwardClient forwardClient(ProxyConfig config) {
-        return new ForwardClient(config.connectTimeout(), config.upstreamTimeout(), config.token());
+    public ForwardClient forwardClient(ProxyConfig config, Controller controller) {
+        ForwardClient client = new ForwardClient(config.connectTimeout(), config.upstreamTimeout(), config.token());
+        controller.onNodeRemoved(client::closeIdle); // no pooled connections kept to a node that left the pool
+        return client;
     }
 
     @Singleton

@@ -129,6 +129,21 @@ public final class ForwardClient {
         return call.ready;
     }
 
+    /**
+     * The node left the pool: closes its idle connections on every event loop and forgets its parsed url. Calls in
+     * progress on it are not touched (they end as the node answers or goes away). Any thread.
+     */
+    public void closeIdle(String nodeUrl) {
+        Target target = targets.remove(nodeUrl);
+        String key;
+        try {
+            key = target != null ? target.key : Target.parse(nodeUrl).key;
+        } catch (IllegalArgumentException e) {
+            return; // never a node of ours
+        }
+        pools.values().forEach(p -> p.loop.execute(() -> p.closeIdle(key)));
+    }
+
     private void start(Channel inbound, String nodeUrl, String path, byte[] json, Exchange call) {
         Target target;
         try {
@@ -283,6 +298,13 @@ public final class ForwardClient {
             }
             ch.config().setAutoRead(true); // an idle connection must still notice the node closing it
             q.addFirst(ch);
+        }
+
+        void closeIdle(String key) {
+            ArrayDeque<Channel> q = idle.remove(key);
+            if (q != null) {
+                q.forEach(Channel::close);
+            }
         }
 
         void forget(String key, Channel ch) {

@@ -111,6 +111,16 @@ class ForwardClientTest {
     }
 
     @Test
+    void closeIdle_dropsTheNodesPooledConnections() throws Exception {
+        ForwardClient c = client(Duration.ofSeconds(10));
+        assertThat(c.post(inbound, nodeUrl, "/echo", new byte[0]).get(10, TimeUnit.SECONDS).status()).isEqualTo(200);
+        c.closeIdle(nodeUrl);
+        c.closeIdle("not a url"); // ignored
+        assertThat(c.post(inbound, nodeUrl, "/echo", new byte[0]).get(10, TimeUnit.SECONDS).status()).isEqualTo(200);
+        assertThat(clientPorts).as("the second call could not reuse the first's connection").hasSize(2);
+    }
+
+    @Test
     void postStreaming_firstChunkThenTheRest() throws Exception {
         ForwardClient.Streamed s = client(Duration.ofSeconds(10))
                 .postStreaming(inbound, nodeUrl, "/stream", "{}".getBytes(StandardCharsets.UTF_8))
