@@ -79,8 +79,7 @@ public final class MemoryBandwidth {
             boolean four = (rep & 1) == 1;
             long c0 = CpuClock.nanos();
             long t0 = System.nanoTime();
-            pool.parallelFor(chunks, i -> partial[i] = four ? sum4(buf, i * chunkBytes, chunkBytes)
-                    : sum(buf, i * chunkBytes, chunkBytes));
+            pool.parallelFor(chunks, i -> partial[i] = sum(buf, i * chunkBytes, chunkBytes, four));
             long t1 = System.nanoTime();
             double cpuPerThread = (CpuClock.nanos() - c0) / (double) pool.threads();
             best = Math.max(best, (double) chunkBytes * chunks / (t1 - t0));
@@ -91,45 +90,29 @@ public final class MemoryBandwidth {
         return best;
     }
 
-    /** {@link #sum} over four quarters of the range at once, one vector from each per step. */
-    private static float sum4(MemorySegment s, long off, long len) {
+    /**
+     * Sum of the floats in {@code [off, off+len)} with four vector accumulators: one sequential stream (the four
+     * accumulators read consecutive vectors), or with {@code four} four streams (each reads one quarter of the range).
+     */
+    private static float sum(MemorySegment s, long off, long len, boolean four) {
         FloatVector a0 = FloatVector.zero(F);
         FloatVector a1 = FloatVector.zero(F);
         FloatVector a2 = FloatVector.zero(F);
         FloatVector a3 = FloatVector.zero(F);
         long step = F.vectorByteSize();
-        long q = len / 4 / step * step;
+        long gap = four ? len / 4 / step * step : step;
+        long inc = four ? step : 4 * step;
+        long n = four ? gap / step : len / (4 * step);
         ByteOrder le = ByteOrder.LITTLE_ENDIAN;
-        for (long p = 0; p < q; p += step) {
-            a0 = a0.add(FloatVector.fromMemorySegment(F, s, off + p, le));
-            a1 = a1.add(FloatVector.fromMemorySegment(F, s, off + q + p, le));
-            a2 = a2.add(FloatVector.fromMemorySegment(F, s, off + 2 * q + p, le));
-            a3 = a3.add(FloatVector.fromMemorySegment(F, s, off + 3 * q + p, le));
-        }
-        float r = a0.add(a1).add(a2).add(a3).reduceLanes(VectorOperators.ADD);
-        for (long p = off + 4 * q; p < off + len; p += 4) {
-            r += s.get(ValueLayout.JAVA_FLOAT_UNALIGNED, p);
-        }
-        return r;
-    }
-
-    private static float sum(MemorySegment s, long off, long len) {
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        long step = F.vectorByteSize();
-        long end = off + len - 4 * step;
-        ByteOrder le = ByteOrder.LITTLE_ENDIAN;
-        long p = off;
-        for (; p <= end; p += 4 * step) {
+        for (long k = 0; k < n; k++) {
+            long p = off + k * inc;
             a0 = a0.add(FloatVector.fromMemorySegment(F, s, p, le));
-            a1 = a1.add(FloatVector.fromMemorySegment(F, s, p + step, le));
-            a2 = a2.add(FloatVector.fromMemorySegment(F, s, p + 2 * step, le));
-            a3 = a3.add(FloatVector.fromMemorySegment(F, s, p + 3 * step, le));
+            a1 = a1.add(FloatVector.fromMemorySegment(F, s, p + gap, le));
+            a2 = a2.add(FloatVector.fromMemorySegment(F, s, p + 2 * gap, le));
+            a3 = a3.add(FloatVector.fromMemorySegment(F, s, p + 3 * gap, le));
         }
         float r = a0.add(a1).add(a2).add(a3).reduceLanes(VectorOperators.ADD);
-        for (; p < off + len; p += 4) {
+        for (long p = off + 4 * n * step; p < off + len; p += 4) { // both shapes read 4 * n vectors
             r += s.get(ValueLayout.JAVA_FLOAT_UNALIGNED, p);
         }
         return r;
