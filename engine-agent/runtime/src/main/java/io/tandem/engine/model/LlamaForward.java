@@ -189,14 +189,9 @@ public final class LlamaForward {
      * enough (token, head) rows for a full query block (a prefill chunk) goes through
      * {@link PagedAttention#attendBlock}: tasks are (kv head, block of {@link PagedAttention#BLOCK_ROWS} rows), so a
      * key and value load serves every query head of the GQA group and every token of the block. Shorter runs (decode
-     * tokens) take one task per (token, head) with {@link PagedAttention#attend}, which loses no lanes to padding, or,
-     * for heads of four vectors, one per (token, pair of heads of a GQA group) with {@link PagedAttention#attendPair},
-     * which reads each K and V row once for both heads.
+     * tokens) take one task per (token, head) with {@link PagedAttention#attend}, which loses no lanes to padding.
      * Blocks are listed last-first: the late ones see the most keys, and handing them out first balances the threads.
      */
-    /** {@code blockOf} of a decode task that covers query heads h and h + 1 ({@link PagedAttention#attendPair}). */
-    private static final int PAIR_TASK = -2;
-
     private void attention(KvCache cache, int layer, ForwardBatch b, int n) {
         final int nHeads = c.nHeads();
         final int nKv = c.nKvHeads();
@@ -204,14 +199,11 @@ public final class LlamaForward {
         final int hd = c.headDim();
         final int qDim = c.qDim();
         final int br = PagedAttention.BLOCK_ROWS;
-        // Decode tokens: the query heads of a GQA group two at a time (one K/V read per pair), a single for an odd one.
-        final boolean pairs = group >= 2 && PagedAttention.pairs(cache.layout());
-        final int perToken = pairs ? nKv * (group / 2 + group % 2) : nHeads;
         int tasks = 0;
         for (int t = 0; t < n; ) {
             int e = runEnd(b, t, n);
             int rows = (e - t) * group;
-            tasks += rows >= BLOCKED_MIN_ROWS ? nKv * ((rows + br - 1) / br) : (e - t) * perToken;
+            tasks += rows >= BLOCKED_MIN_ROWS ? nKv * ((rows + br - 1) / br) : (e - t) * nHeads;
             t = e;
         }
         // Task i: first token of its run, run length, row block (-1 for a per-(token, head) task), kv head (or head).
@@ -236,14 +228,12 @@ public final class LlamaForward {
                 }
             } else {
                 for (int tt = t; tt < e; tt++) {
-                    for (int h = 0; h < nHeads; ) {
-                        boolean pair = pairs && h % group + 1 < group; // h and h + 1 share a kv head
+                    for (int h = 0; h < nHeads; h++) {
                         runStart[i] = tt;
                         runLen[i] = 1;
-                        blockOf[i] = pair ? PAIR_TASK : -1;
+                        blockOf[i] = -1;
                         headOf[i] = h;
                         i++;
-                        h += pair ? 2 : 1;
                     }
                 }
             }
@@ -262,17 +252,12 @@ public final class LlamaForward {
             int h = headOf[task];
             float[] sc = scores.get();
             int len = b.positions[t] + 1;
-            if (sc.length < 2 * len) {
-                sc = new float[Math.max(2 * len, sc.length * 2)];
+            if (sc.length < len) {
+                sc = new float[Math.max(len, sc.length * 2)];
                 scores.set(sc);
             }
-            if (blk == PAIR_TASK) {
-                PagedAttention.attendPair(cache, layer, h / group, table, len, q, t * qDim + h * hd, attnScale, sc,
-                        att, t * qDim + h * hd);
-            } else {
-                PagedAttention.attend(cache, layer, h / group, table, len, q, t * qDim + h * hd, attnScale, sc, att,
-                        t * qDim + h * hd);
-            }
+            PagedAttention.attend(cache, layer, h / group, table, len, q, t * qDim + h * hd, attnScale, sc, att,
+                    t * qDim + h * hd);
         });
     }
 

@@ -93,23 +93,18 @@ public final class PagedAttention {
      * API's exp: the scalar {@code Math.exp} per position was a quarter of a decode step's time at 1024 positions.
      */
     private static float expInPlace(float[] scores, int len, float max) {
-        return expInPlace(scores, 0, len, max);
-    }
-
-    /** {@link #expInPlace(float[], int, float)} over {@code scores[off .. off+len)}. */
-    private static float expInPlace(float[] scores, int off, int len, float max) {
         FloatVector m = FloatVector.broadcast(F, max);
         FloatVector acc = FloatVector.zero(F);
         int j = 0;
         for (int bound = F.loopBound(len); j < bound; j += F.length()) {
-            FloatVector e = FloatVector.fromArray(F, scores, off + j).sub(m).lanewise(VectorOperators.EXP);
-            e.intoArray(scores, off + j);
+            FloatVector e = FloatVector.fromArray(F, scores, j).sub(m).lanewise(VectorOperators.EXP);
+            e.intoArray(scores, j);
             acc = acc.add(e);
         }
         float sum = acc.reduceLanes(VectorOperators.ADD);
         for (; j < len; j++) {
-            float e = (float) Math.exp(scores[off + j] - max);
-            scores[off + j] = e;
+            float e = (float) Math.exp(scores[j] - max);
+            scores[j] = e;
             sum += e;
         }
         return sum;
@@ -167,99 +162,6 @@ public final class PagedAttention {
         a1.mul(inv).intoArray(out, outOff + lanes);
         a2.mul(inv).intoArray(out, outOff + 2 * lanes);
         a3.mul(inv).intoArray(out, outOff + 3 * lanes);
-    }
-
-    /** Whether {@link #attendPair} applies: heads of exactly four vectors, as {@code attend4}. */
-    public static boolean pairs(KvLayout l) {
-        return l.headDim() == 4 * F.length();
-    }
-
-    /**
-     * {@link #attend} for two query heads that share kv head {@code kvHead} (GQA), heads of four vectors
-     * ({@link #pairs}): each K and V row is loaded once for both heads instead of once per head, which halves the KV
-     * cache reads of decode attention (a third with groups of three: a pair and a single). Per head, the arithmetic
-     * is {@code attend4}'s in the same order, so the outputs are identical to two {@link #attend} calls. The two
-     * heads' queries (and outputs) are {@code headDim} floats apart from {@code qOff} ({@code outOff}).
-     *
-     * @param scores scratch of at least {@code 2 * len} floats
-     */
-    public static void attendPair(KvCache cache, int layer, int kvHead, int[] blockTable, int len,
-                                  float[] q, int qOff, float scale, float[] scores, float[] out, int outOff) {
-        KvLayout l = cache.layout();
-        int bs = l.blockSize();
-        long tokenStride = l.tokenStride();
-        long kInBlock = l.offsetInBlock(layer, 0, kvHead, 0);
-        long vInBlock = l.offsetInBlock(layer, 1, kvHead, 0);
-        MemorySegment arena = cache.arena();
-        int lanes = F.length();
-        int hd = 4 * lanes;
-        long vecBytes = (long) lanes * Float.BYTES;
-        FloatVector q0 = FloatVector.fromArray(F, q, qOff).mul(scale);
-        FloatVector q1 = FloatVector.fromArray(F, q, qOff + lanes).mul(scale);
-        FloatVector q2 = FloatVector.fromArray(F, q, qOff + 2 * lanes).mul(scale);
-        FloatVector q3 = FloatVector.fromArray(F, q, qOff + 3 * lanes).mul(scale);
-        FloatVector r0 = FloatVector.fromArray(F, q, qOff + hd).mul(scale);
-        FloatVector r1 = FloatVector.fromArray(F, q, qOff + hd + lanes).mul(scale);
-        FloatVector r2 = FloatVector.fromArray(F, q, qOff + hd + 2 * lanes).mul(scale);
-        FloatVector r3 = FloatVector.fromArray(F, q, qOff + hd + 3 * lanes).mul(scale);
-        float maxA = Float.NEGATIVE_INFINITY;
-        float maxB = Float.NEGATIVE_INFINITY;
-        for (int start = 0; start < len; start += bs) {
-            long kBase = cache.blockOffset(blockTable[start / bs]) + kInBlock;
-            int end = Math.min(len, start + bs);
-            for (int j = start; j < end; j++) {
-                long o = kBase + (j - start) * tokenStride;
-                FloatVector k0 = FloatVector.fromMemorySegment(F, arena, o, LE);
-                FloatVector k1 = FloatVector.fromMemorySegment(F, arena, o + vecBytes, LE);
-                FloatVector k2 = FloatVector.fromMemorySegment(F, arena, o + 2 * vecBytes, LE);
-                FloatVector k3 = FloatVector.fromMemorySegment(F, arena, o + 3 * vecBytes, LE);
-                float a = k3.fma(q3, k2.fma(q2, k1.fma(q1, k0.mul(q0)))).reduceLanes(VectorOperators.ADD);
-                float b = k3.fma(r3, k2.fma(r2, k1.fma(r1, k0.mul(r0)))).reduceLanes(VectorOperators.ADD);
-                scores[j] = a;
-                scores[len + j] = b;
-                maxA = Math.max(maxA, a);
-                maxB = Math.max(maxB, b);
-            }
-        }
-        float invA = 1f / expInPlace(scores, 0, len, maxA);
-        float invB = 1f / expInPlace(scores, len, len, maxB);
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        FloatVector b0 = FloatVector.zero(F);
-        FloatVector b1 = FloatVector.zero(F);
-        FloatVector b2 = FloatVector.zero(F);
-        FloatVector b3 = FloatVector.zero(F);
-        for (int start = 0; start < len; start += bs) {
-            long vBase = cache.blockOffset(blockTable[start / bs]) + vInBlock;
-            int end = Math.min(len, start + bs);
-            for (int j = start; j < end; j++) {
-                long o = vBase + (j - start) * tokenStride;
-                FloatVector v0 = FloatVector.fromMemorySegment(F, arena, o, LE);
-                FloatVector v1 = FloatVector.fromMemorySegment(F, arena, o + vecBytes, LE);
-                FloatVector v2 = FloatVector.fromMemorySegment(F, arena, o + 2 * vecBytes, LE);
-                FloatVector v3 = FloatVector.fromMemorySegment(F, arena, o + 3 * vecBytes, LE);
-                FloatVector p = FloatVector.broadcast(F, scores[j]);
-                FloatVector r = FloatVector.broadcast(F, scores[len + j]);
-                a0 = v0.fma(p, a0);
-                a1 = v1.fma(p, a1);
-                a2 = v2.fma(p, a2);
-                a3 = v3.fma(p, a3);
-                b0 = v0.fma(r, b0);
-                b1 = v1.fma(r, b1);
-                b2 = v2.fma(r, b2);
-                b3 = v3.fma(r, b3);
-            }
-        }
-        a0.mul(invA).intoArray(out, outOff);
-        a1.mul(invA).intoArray(out, outOff + lanes);
-        a2.mul(invA).intoArray(out, outOff + 2 * lanes);
-        a3.mul(invA).intoArray(out, outOff + 3 * lanes);
-        b0.mul(invB).intoArray(out, outOff + hd);
-        b1.mul(invB).intoArray(out, outOff + hd + lanes);
-        b2.mul(invB).intoArray(out, outOff + hd + 2 * lanes);
-        b3.mul(invB).intoArray(out, outOff + hd + 3 * lanes);
     }
 
     // ---- query-blocked prefill attention -------------------------------------------------------------------------

@@ -75,47 +75,6 @@ class PagedAttentionTest {
         }
     }
 
-    /** Two query heads of one kv head at once give exactly what two single-head calls give (same operation order). */
-    @ParameterizedTest
-    @CsvSource({"1, 16", "63, 64", "64, 64", "130, 64", "1000, 16"})
-    void attendPair_equalsTwoSingleHeadCalls_exactly(int len, int blockSize) {
-        int headDim = 4 * jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
-        int kvHeads = 2;
-        int layer = 1;
-        int kvHead = 1;
-        KvLayout layout = new KvLayout(KvDtype.F32, 2, kvHeads, headDim, blockSize);
-        assertThat(PagedAttention.pairs(layout)).isTrue();
-        int nBlocks = (len + blockSize - 1) / blockSize;
-        SplittableRandom rnd = new SplittableRandom(len * 7L + blockSize);
-        try (KvCache cache = new KvCache(layout, nBlocks * 2, KvMemoryProvider.offHeap())) {
-            int[] table = new int[nBlocks];
-            for (int i = 0; i < nBlocks; i++) {
-                table[i] = (nBlocks - 1 - i) * 2 + 1;
-            }
-            float[] kRow = new float[kvHeads * headDim];
-            float[] vRow = new float[kvHeads * headDim];
-            for (int p = 0; p < len; p++) {
-                for (int i = 0; i < kRow.length; i++) {
-                    kRow[i] = (float) rnd.nextGaussian();
-                    vRow[i] = (float) rnd.nextGaussian();
-                }
-                PagedAttention.store(cache, layer, table, p, kRow, 0, vRow, 0);
-            }
-            float[] q = new float[5 + 2 * headDim];
-            for (int i = 0; i < q.length; i++) {
-                q[i] = (float) rnd.nextGaussian();
-            }
-            float scale = (float) (1 / Math.sqrt(headDim));
-            float[] single = new float[2 * headDim];
-            PagedAttention.attend(cache, layer, kvHead, table, len, q, 5, scale, new float[len], single, 0);
-            PagedAttention.attend(cache, layer, kvHead, table, len, q, 5 + headDim, scale, new float[len], single,
-                    headDim);
-            float[] pair = new float[3 + 2 * headDim];
-            PagedAttention.attendPair(cache, layer, kvHead, table, len, q, 5, scale, new float[2 * len], pair, 3);
-            assertThat(java.util.Arrays.copyOfRange(pair, 3, pair.length)).containsExactly(single);
-        }
-    }
-
     /**
      * A prefill chunk of {@code tokens} positions starting at {@code firstPos} (earlier positions already cached),
      * every query head of every kv head, attended block by block against a float64 reference of each (token, head)
