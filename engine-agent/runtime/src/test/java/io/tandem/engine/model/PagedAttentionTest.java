@@ -50,27 +50,9 @@ class PagedAttentionTest {
             float[] out = new float[headDim + 3];
             PagedAttention.attend(cache, layer, kvHead, table, len, q, 0, scale, new float[len], out, 3);
 
-            double[] s = new double[len];
-            double max = Double.NEGATIVE_INFINITY;
-            for (int p = 0; p < len; p++) {
-                double dot = 0;
-                for (int i = 0; i < headDim; i++) {
-                    dot += (double) q[i] * keys[p][i];
-                }
-                s[p] = dot * scale;
-                max = Math.max(max, s[p]);
-            }
-            double sum = 0;
-            for (int p = 0; p < len; p++) {
-                s[p] = Math.exp(s[p] - max);
-                sum += s[p];
-            }
+            double[] ref = reference(q, 0, keys, values, len, scale);
             for (int i = 0; i < headDim; i++) {
-                double ref = 0;
-                for (int p = 0; p < len; p++) {
-                    ref += s[p] / sum * values[p][i];
-                }
-                assertThat((double) out[3 + i]).as("dim %d", i).isCloseTo(ref, org.assertj.core.data.Offset.offset(2e-5));
+                assertThat((double) out[3 + i]).as("dim %d", i).isCloseTo(ref[i], org.assertj.core.data.Offset.offset(2e-5));
             }
         }
     }
@@ -146,31 +128,40 @@ class PagedAttentionTest {
                 for (int h = 0; h < nHeads; h++) {
                     int kh = h / group;
                     int qo = qOff + t * qDim + h * headDim;
-                    double[] s = new double[visible];
-                    double max = Double.NEGATIVE_INFINITY;
-                    for (int p = 0; p < visible; p++) {
-                        double dot = 0;
-                        for (int i = 0; i < headDim; i++) {
-                            dot += (double) q[qo + i] * keys[kh][p][i];
-                        }
-                        s[p] = dot * scale;
-                        max = Math.max(max, s[p]);
-                    }
-                    double sum = 0;
-                    for (int p = 0; p < visible; p++) {
-                        s[p] = Math.exp(s[p] - max);
-                        sum += s[p];
-                    }
+                    double[] ref = reference(q, qo, keys[kh], values[kh], visible, scale);
                     for (int i = 0; i < headDim; i++) {
-                        double ref = 0;
-                        for (int p = 0; p < visible; p++) {
-                            ref += s[p] / sum * values[kh][p][i];
-                        }
                         assertThat((double) out[qo + i]).as("token %d head %d dim %d", t, h, i)
-                                .isCloseTo(ref, org.assertj.core.data.Offset.offset(2e-5));
+                                .isCloseTo(ref[i], org.assertj.core.data.Offset.offset(2e-5));
                     }
                 }
             }
         }
+    }
+
+    /** softmax(q[qo..] . keys[0..visible) * scale) . values[0..visible), in float64 over plain arrays. */
+    private static double[] reference(float[] q, int qo, float[][] keys, float[][] values, int visible, float scale) {
+        int headDim = keys[0].length;
+        double[] s = new double[visible];
+        double max = Double.NEGATIVE_INFINITY;
+        for (int p = 0; p < visible; p++) {
+            double dot = 0;
+            for (int i = 0; i < headDim; i++) {
+                dot += (double) q[qo + i] * keys[p][i];
+            }
+            s[p] = dot * scale;
+            max = Math.max(max, s[p]);
+        }
+        double sum = 0;
+        for (int p = 0; p < visible; p++) {
+            s[p] = Math.exp(s[p] - max);
+            sum += s[p];
+        }
+        double[] out = new double[headDim];
+        for (int i = 0; i < headDim; i++) {
+            for (int p = 0; p < visible; p++) {
+                out[i] += s[p] / sum * values[p][i];
+            }
+        }
+        return out;
     }
 }
