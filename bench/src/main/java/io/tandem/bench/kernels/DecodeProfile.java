@@ -102,7 +102,7 @@ public final class DecodeProfile {
                 double s = step[0] / 1e6;
                 double mmMs = mm[0] / 1e6;
                 double bytes = w.matrixBytesPerStep();
-                double bw = MemoryBandwidth.measureGBs(pool, 1L << 30, 4);
+                double bw = MemoryBandwidth.measureGBs(pool, 4);
                 System.out.printf(Locale.ROOT, "%s context %d, threads %d, read bandwidth %.1f GB/s%n", type, context,
                         pool.threads(), bw);
                 System.out.printf(Locale.ROOT, "forward step  %7.2f ms  %5.1f GB/s  %3.0f%% of bw%n", s,

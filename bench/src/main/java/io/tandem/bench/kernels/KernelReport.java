@@ -38,7 +38,7 @@ public final class KernelReport {
         long target = Long.getLong("tandem.bench.decodeBytes", 1L << 30);
         int prefillN = Integer.getInteger("tandem.bench.prefillN", 512);
         try (ComputePool pool = new ComputePool()) {
-            double bw = MemoryBandwidth.measureGBs(pool, 1L << 30, 8);
+            double bw = MemoryBandwidth.measureGBs(pool, 8);
             System.out.printf("threads %d, vector %d bits, memory read bandwidth %.1f GB/s%n", pool.threads(),
                     jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), bw);
             System.out.printf("parallelFor round trip (%d tasks, empty body): %.2f us%n", pool.threads(),
@@ -50,7 +50,7 @@ public final class KernelReport {
                 try (SmallModelWeights model = new SmallModelWeights(type, layers)) {
                     // Bandwidth again right before each type: on a shared machine it drifts with the neighbours' load,
                     // and the ratio to a measurement taken moments apart is the figure that means something.
-                    double bwNow = MemoryBandwidth.measureGBs(pool, 1L << 30, 4);
+                    double bwNow = MemoryBandwidth.measureGBs(pool, 4);
                     double bwCpu = MemoryBandwidth.lastCpuGBs;
                     double t1 = sweep(pool, model.layers, 1, 3, 7);
                     double c1 = lastCpuSeconds;

@@ -28,35 +28,27 @@ public final class MemoryBandwidth {
     private MemoryBandwidth() {
     }
 
-    /** The buffer of {@link #measureGBs()}, made and filled once per process (see there). */
+    /** The 1 GiB buffer every measurement reads, made and filled on first use. */
     private static MemorySegment shared;
 
-    /**
-     * Read bandwidth in GB/s (10^9 bytes per second) over a 1 GiB buffer, using every available processor. The
-     * buffer is allocated and filled on the first call and reused by the later ones: a fresh allocation per call
-     * made the reading move by a third from call to call within one run (22-31 GB/s), as the kernel backed it with
-     * more or fewer huge pages, while the decode being compared with it did not move.
-     */
-    public static synchronized double measureGBs() {
+    /** Read bandwidth in GB/s (10^9 bytes per second) over a 1 GiB buffer, using every available processor. */
+    public static double measureGBs() {
         try (ComputePool pool = new ComputePool()) {
-            if (shared == null) {
-                shared = Arena.global().allocate(1L << 30, 2L << 20);
-                fill(pool, shared);
-            }
-            return measure(pool, shared, 8);
+            return measureGBs(pool, 8);
         }
     }
 
     /**
-     * Best of {@code repeats} full passes of each read pattern over a fresh buffer of {@code bytes} bytes, read by all
-     * threads of {@code pool}, in GB/s.
+     * Best of {@code repeats} full passes of each read pattern over a 1 GiB buffer, read by all threads of
+     * {@code pool}, in GB/s. The buffer is allocated and filled once per process and reused by every later call, so
+     * that a probe between two measurements does not page-fault and write a fresh gigabyte first.
      */
-    public static double measureGBs(ComputePool pool, long bytes, int repeats) {
-        try (Arena arena = Arena.ofShared()) {
-            MemorySegment buf = arena.allocate(bytes, 64);
-            fill(pool, buf);
-            return measure(pool, buf, repeats);
+    public static synchronized double measureGBs(ComputePool pool, int repeats) {
+        if (shared == null) {
+            shared = Arena.global().allocate(1L << 30, 2L << 20);
+            fill(pool, shared);
         }
+        return measure(pool, shared, repeats);
     }
 
     private static void fill(ComputePool pool, MemorySegment buf) {

@@ -21,7 +21,7 @@ public final class StreamProbe {
                 GgmlType type = GgmlType.valueOf(ts);
                 int layers = SmallModelWeights.layersFor(type, mib << 20);
                 try (SmallModelWeights model = new SmallModelWeights(type, layers)) {
-                    MemoryBandwidth.measureGBs(pool, 1L << 30, 3);
+                    MemoryBandwidth.measureGBs(pool, 3);
                     double bwCpu = MemoryBandwidth.lastCpuGBs;
                     for (String s : ns) {
                         int n = Integer.parseInt(s);
