@@ -56,6 +56,20 @@ import org.openucx.jucx.ucp.UcpWorkerParams;
  * owner's memory and the owner does nothing). Futures are completed on a separate executor, so a caller's
  * continuation never runs on (or blocks) the progress thread.
  *
+ * <p>How a GET is progressed does not set its speed over shared memory: UCX 1.13 carries it on the posix
+ * transport's RMA lane ({@code rma(posix/memory)}; cma cannot be used alone, it has no active messages for the
+ * wire-up), and {@code ucp_get_nbx} copies the whole run with one {@code memcpy} and completes inline, before
+ * {@code getNonBlocking} returns (traced for every GET of a benchmark run), so there are no fragments left for
+ * {@code progress()}. Measured against that suspicion (docs/benchmarks.md, "KV transfer", 24 MiB reads in one
+ * process, 200 back to back, medians of three alternations, load 4-7): the caller-observed time per read was
+ * 1.93-1.95 ms with this loop, 1.93-1.97 ms with a progress thread that never sleeps, 1.86-1.91 ms when
+ * completing futures on the progress thread (rejected, see above), 1.88-1.93 ms with a platform completion thread,
+ * 1.90-1.92 ms without the per-read timeout task; {@code read()} to the GET's completion was 1.78-1.85 ms in
+ * all of them, about ucx_perftest's 1.86 ms per GET. The 1.5x that the shared-memory benchmark showed at 1k
+ * tokens was its harness: ucx_perftest run between our rounds evicted our buffers from the cache, and our first
+ * GETs of a round then copied at memory speed (3.6-4 ms), where ucx_perftest's own cold GETs are its untimed
+ * warm-ups.
+ *
  * <h2>Failures</h2>
  * Endpoints are created in peer-error-handling mode: when the peer dies or the link drops, UCX calls the error
  * handler, every migration in flight on that peer fails with {@link PeerUnavailableException}, the endpoint is
