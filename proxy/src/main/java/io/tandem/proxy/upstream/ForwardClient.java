@@ -8,6 +8,7 @@ import java.net.UnknownHostException;
 import java.nio.channels.ClosedChannelException;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
@@ -547,6 +548,13 @@ public final class ForwardClient {
         final CompletableFuture<Streamed> ready = cancelledBy(new CompletableFuture<>());
         /** Chunks read after the first and before the body was subscribed. */
         private final ArrayDeque<byte[]> pending = new ArrayDeque<>();
+        /**
+         * Chunks of the current read, passed on as one item at the read's end ({@link #readComplete}): a node's
+         * SSE events often arrive several to a read, and each item costs a trip through the reactive pipeline and
+         * a flush (a write system call) towards the client. Nothing waits longer than the read it came in.
+         */
+        private final ArrayList<byte[]> batch = new ArrayList<>(8);
+        private int batchBytes;
         private FluxSink<byte[]> sink;
         private boolean ended;
         private Throwable error;
@@ -571,21 +579,44 @@ public final class ForwardClient {
             }
             if (bytes.length > 0) {
                 if (sink != null) {
-                    sink.next(bytes);
+                    batch.add(bytes);
+                    batchBytes += bytes.length;
                 } else {
                     pending.add(bytes);
                 }
             }
             if (last && sink != null) {
+                emitBatch();
                 sink.complete();
             }
         }
 
         @Override
         void readComplete() {
+            emitBatch();
             if (sink != null && sink.requestedFromDownstream() == 0 && channel != null) {
                 channel.config().setAutoRead(false);
             }
+        }
+
+        private void emitBatch() {
+            if (batch.isEmpty() || sink == null) {
+                return;
+            }
+            byte[] out;
+            if (batch.size() == 1) {
+                out = batch.getFirst();
+            } else {
+                out = new byte[batchBytes];
+                int at = 0;
+                for (byte[] b : batch) {
+                    System.arraycopy(b, 0, out, at, b.length);
+                    at += b.length;
+                }
+            }
+            batch.clear();
+            batchBytes = 0;
+            sink.next(out);
         }
 
         private void attach(FluxSink<byte[]> s) {
@@ -600,8 +631,10 @@ public final class ForwardClient {
         private void attachOnLoop(FluxSink<byte[]> s) {
             sink = s;
             for (byte[] b; (b = pending.poll()) != null; ) {
-                s.next(b);
+                batch.add(b);
+                batchBytes += b.length;
             }
+            emitBatch();
             if (ended) {
                 s.complete();
                 return;
@@ -622,6 +655,7 @@ public final class ForwardClient {
             if (!ready.isDone()) {
                 ready.completeExceptionally(cause);
             } else if (sink != null) {
+                emitBatch();
                 sink.error(cause);
             } else {
                 error = cause;

@@ -192,6 +192,60 @@ class ForwardClientTest {
         }
     }
 
+    /**
+     * Chunks that arrive in one read reach the subscriber as one item (one trip through the reactive pipeline and
+     * one flush towards the client), in order and whole.
+     */
+    @Test
+    void postStreaming_chunksOfOneReadArePassedOnAsOneItem() throws Exception {
+        CountDownLatch subscribed = new CountDownLatch(1);
+        try (ServerSocket server = new ServerSocket(0, 16, InetAddress.getLoopbackAddress())) {
+            Thread.ofVirtual().start(() -> {
+                try (Socket s = server.accept()) {
+                    var in = new java.io.DataInputStream(new java.io.BufferedInputStream(s.getInputStream()));
+                    int length = 0;
+                    String line;
+                    while ((line = readLine(in)) != null && !line.isEmpty()) {
+                        if (line.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
+                            length = Integer.parseInt(line.substring(15).trim());
+                        }
+                    }
+                    in.readFully(new byte[length]);
+                    var out = s.getOutputStream();
+                    out.write(("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            + chunk("data: 0\n\n")).getBytes(StandardCharsets.US_ASCII));
+                    out.flush();
+                    subscribed.await(10, TimeUnit.SECONDS);
+                    StringBuilder rest = new StringBuilder();
+                    for (int i = 1; i <= 4; i++) {
+                        rest.append(chunk("data: " + i + "\n\n"));
+                    }
+                    out.write((rest + "0\r\n\r\n").getBytes(StandardCharsets.US_ASCII)); // one write, one read
+                    out.flush();
+                    in.read(); // until the client closes
+                } catch (IOException | InterruptedException e) {
+                    // the test ended
+                }
+            });
+            ForwardClient.Streamed st = client(Duration.ofSeconds(10))
+                    .postStreaming(inbound, "http://127.0.0.1:" + server.getLocalPort(), "/s", new byte[0])
+                    .get(10, TimeUnit.SECONDS);
+            java.util.List<String> items = new java.util.concurrent.CopyOnWriteArrayList<>();
+            CountDownLatch done = new CountDownLatch(1);
+            st.body().map(b -> new String(b, StandardCharsets.UTF_8)).subscribe(items::add, e -> done.countDown(),
+                    done::countDown);
+            Thread.sleep(200); // the subscriber is attached on the connection's event loop
+            subscribed.countDown();
+            assertThat(done.await(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(String.join("", items)).isEqualTo("data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\n");
+            assertThat(items).as("the first chunk, then the four of one read as one item").hasSize(2);
+        }
+    }
+
+    private static String chunk(String data) {
+        return Integer.toHexString(data.length()) + "\r\n" + data + "\r\n";
+    }
+
     /** Answers the connection's first request (keep-alive), then reads the next one and closes without an answer. */
     private static void answerOnceThenDrop(Socket s, AtomicInteger requests) {
         try (s) {
