@@ -51,6 +51,9 @@ public final class ProxyBench implements Callable<Integer> {
     int targetWarmup = 10;
     @Option(names = "--root", description = "Tandem checkout (for ./tandem proxy). Default: .")
     Path root = Path.of(".");
+    @Option(names = "--micronaut-routing", description = "Also measure a second Tandem proxy with its Netty fast "
+            + "path off (tandem.proxy.fast-path=false: Micronaut routes the generation requests), in the same run.")
+    boolean micronautRouting;
 
     static final byte[] WHOLE = ("{\"id\":\"cmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"mock\","
             + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hello from the mock\"},"
@@ -75,24 +78,24 @@ public final class ProxyBench implements Callable<Integer> {
             int nginxPort = freePort();
             Process nginx = nginx(work, nginxPort, mockPort);
             started.add(nginx);
-            int tandemPort = freePort();
-            ProcessBuilder tandemCommand = new ProcessBuilder(root.resolve("tandem").toString(), "proxy", "--host", "127.0.0.1",
-                    "--port", Integer.toString(tandemPort), "--strategy", "random");
-            // The saturated machine delays the mock's /health past the default 500 ms probe timeout now and then,
-            // and probe timeouts open the node's breaker (503s); nginx does no active probing at all.
-            tandemCommand.environment().put("TANDEM_PROXY_HEALTH_TIMEOUT", "2s");
-            Process tandem = tandemCommand.redirectErrorStream(true).redirectOutput(work.resolve("tandem-proxy.log").toFile()).start();
-            started.add(tandem);
+            List<String> names = new ArrayList<>(List.of("mock (direct)", "nginx"));
+            List<Integer> ports = new ArrayList<>(List.of(mockPort, nginxPort));
+            List<ProcessHandle> proxies = new ArrayList<>(Arrays.asList(null, nginx.toHandle()));
             HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-            waitHealthy(http, "http://127.0.0.1:" + tandemPort + "/health");
             waitHealthy(http, "http://127.0.0.1:" + nginxPort + "/health");
-            http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + tandemPort + "/nodes/add"))
-                    .POST(HttpRequest.BodyPublishers.ofString("{\"url\":\"http://127.0.0.1:" + mockPort
-                            + "\",\"status\":{\"models\":[\"mock\"]}}")).build(), HttpResponse.BodyHandlers.ofString());
+            for (boolean fastPath : micronautRouting ? new boolean[] {true, false} : new boolean[] {true}) {
+                int tandemPort = freePort();
+                Process tandem = tandem(work, tandemPort, fastPath);
+                started.add(tandem);
+                waitHealthy(http, "http://127.0.0.1:" + tandemPort + "/health");
+                http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + tandemPort + "/nodes/add"))
+                        .POST(HttpRequest.BodyPublishers.ofString("{\"url\":\"http://127.0.0.1:" + mockPort
+                                + "\",\"status\":{\"models\":[\"mock\"]}}")).build(), HttpResponse.BodyHandlers.ofString());
+                names.add(fastPath ? "tandem" : "tandem/mn");
+                ports.add(tandemPort);
+                proxies.add(tandem.toHandle());
+            }
             Thread.sleep(1500); // the first health probe
-            String[] names = {"mock (direct)", "nginx", "tandem"};
-            int[] ports = {mockPort, nginxPort, tandemPort};
-            ProcessHandle[] proxies = {null, nginx.toHandle(), tandem.toHandle()};
             int maxConcurrency = concurrency.stream().mapToInt(Integer::intValue).max().orElse(1);
             for (int port : ports) {
                 load(port, null, maxConcurrency, false, targetWarmup / 2, 0);
@@ -102,15 +105,16 @@ public final class ProxyBench implements Callable<Integer> {
                     "target", "req/s", "p50 ms", "p99 ms", "x nginx", "+p99 ms", "errors", "driver+mock us", "proxy us");
             for (boolean stream : new boolean[] {false, true}) {
                 for (int c : concurrency) {
-                    Result[] r = new Result[3];
-                    for (int i = 0; i < 3; i++) {
-                        r[i] = load(ports[i], proxies[i], c, stream, 2, seconds);
+                    int n = ports.size();
+                    Result[] r = new Result[n];
+                    for (int i = 0; i < n; i++) {
+                        r[i] = load(ports.get(i), proxies.get(i), c, stream, 2, seconds);
                     }
-                    for (int i = 0; i < 3; i++) {
+                    for (int i = 0; i < n; i++) {
                         System.out.printf(Locale.ROOT, "%-6s %-5d %-14s %10.0f %9.2f %9.2f %8s %12s %7d %16.0f %14s%n",
-                                stream, c, names[i], r[i].rps, r[i].p50, r[i].p99,
-                                i == 2 ? String.format(Locale.ROOT, "%.2f", r[2].rps / r[1].rps) : "",
-                                i == 2 ? String.format(Locale.ROOT, "%+.2f", r[2].p99 - r[1].p99) : "", r[i].errors,
+                                stream, c, names.get(i), r[i].rps, r[i].p50, r[i].p99,
+                                i >= 2 ? String.format(Locale.ROOT, "%.2f", r[i].rps / r[1].rps) : "",
+                                i >= 2 ? String.format(Locale.ROOT, "%+.2f", r[i].p99 - r[1].p99) : "", r[i].errors,
                                 r[i].driverCpuMicros, i == 0 ? "" : String.format(Locale.ROOT, "%.0f",
                                         r[i].proxyCpuMicros));
                     }
@@ -127,6 +131,18 @@ public final class ProxyBench implements Callable<Integer> {
             mock.stop(0);
         }
         return 0;
+    }
+
+    /** A Tandem proxy in hybrid mode on {@code port}, its Netty fast path on or off; its log is in {@code work}. */
+    private Process tandem(Path work, int port, boolean fastPath) throws IOException {
+        ProcessBuilder command = new ProcessBuilder(root.resolve("tandem").toString(), "proxy", "--host", "127.0.0.1",
+                "--port", Integer.toString(port), "--strategy", "random");
+        // The saturated machine delays the mock's /health past the default 500 ms probe timeout now and then,
+        // and probe timeouts open the node's breaker (503s); nginx does no active probing at all.
+        command.environment().put("TANDEM_PROXY_HEALTH_TIMEOUT", "2s");
+        command.environment().put("TANDEM_PROXY_FAST_PATH", Boolean.toString(fastPath));
+        return command.redirectErrorStream(true)
+                .redirectOutput(work.resolve("tandem-proxy-" + port + ".log").toFile()).start();
     }
 
     /**
