@@ -19,4 +19,14 @@ public record ApiError(Body error) {
         return HttpResponse.<ApiError>status(status).contentType(MediaType.APPLICATION_JSON_TYPE)
                 .body(new ApiError(new Body(message, type, code, null)));
     }
+
+    /** {@code reply} as a Micronaut response, with {@code Retry-After} where it has one. */
+    public static MutableHttpResponse<ApiError> response(ErrorReply reply) {
+        MutableHttpResponse<ApiError> r = response(HttpStatus.valueOf(reply.status()), reply.type(), reply.code(),
+                reply.message());
+        if (reply.retryAfterSeconds() > 0) {
+            r.header("Retry-After", Long.toString(reply.retryAfterSeconds()));
+        }
+        return r;
+    }
 }

@@ -3,7 +3,6 @@ package io.tandem.proxy.errors;
 import io.micronaut.context.annotation.Requires;
 import io.micronaut.http.HttpRequest;
 import io.micronaut.http.HttpResponse;
-import io.micronaut.http.HttpStatus;
 import io.micronaut.http.annotation.Produces;
 import io.micronaut.http.server.exceptions.ExceptionHandler;
 import io.tandem.controller.errors.AgentCallException;
@@ -19,8 +18,8 @@ import io.tandem.controller.errors.UnknownModelException;
 import jakarta.inject.Singleton;
 
 /**
- * One {@link ExceptionHandler} per typed failure, each one status and an OpenAI-style body (never 200 with an error
- * inside). Nested here because each is three lines; the table is in proxy/README.md.
+ * One {@link ExceptionHandler} per typed failure of the routes Micronaut serves, each one status and an OpenAI-style
+ * body (never 200 with an error inside), all read from {@link ErrorReply#of}. Nested here because each is three lines.
  */
 public final class ErrorHandlers {
     private ErrorHandlers() {}
@@ -31,7 +30,7 @@ public final class ErrorHandlers {
     public static final class BadRequest implements ExceptionHandler<BadRequestException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, BadRequestException e) {
-            return ApiError.response(HttpStatus.BAD_REQUEST, "invalid_request_error", "invalid_request", e.getMessage());
+            return ApiError.response(ErrorReply.of(e));
         }
     }
 
@@ -40,7 +39,7 @@ public final class ErrorHandlers {
     public static final class InvalidNode implements ExceptionHandler<InvalidNodeException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, InvalidNodeException e) {
-            return ApiError.response(HttpStatus.BAD_REQUEST, "invalid_request_error", "invalid_node", e.getMessage());
+            return ApiError.response(ErrorReply.of(e));
         }
     }
 
@@ -49,7 +48,7 @@ public final class ErrorHandlers {
     public static final class UnknownModel implements ExceptionHandler<UnknownModelException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, UnknownModelException e) {
-            return ApiError.response(HttpStatus.NOT_FOUND, "not_found_error", "model_not_found", e.getMessage());
+            return ApiError.response(ErrorReply.of(e));
         }
     }
 
@@ -58,7 +57,7 @@ public final class ErrorHandlers {
     public static final class NodeNotFound implements ExceptionHandler<NodeNotFoundException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, NodeNotFoundException e) {
-            return ApiError.response(HttpStatus.NOT_FOUND, "not_found_error", "node_not_found", e.getMessage());
+            return ApiError.response(ErrorReply.of(e));
         }
     }
 
@@ -67,7 +66,7 @@ public final class ErrorHandlers {
     public static final class NodeConflict implements ExceptionHandler<NodeConflictException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, NodeConflictException e) {
-            return ApiError.response(HttpStatus.CONFLICT, "invalid_request_error", "node_conflict", e.getMessage());
+            return ApiError.response(ErrorReply.of(e));
         }
     }
 
@@ -76,8 +75,7 @@ public final class ErrorHandlers {
     public static final class NoHealthyNode implements ExceptionHandler<NoHealthyNodeException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, NoHealthyNodeException e) {
-            return ApiError.response(HttpStatus.SERVICE_UNAVAILABLE, "service_unavailable", "no_healthy_node",
-                    e.getMessage());
+            return ApiError.response(ErrorReply.of(e));
         }
     }
 
@@ -87,8 +85,7 @@ public final class ErrorHandlers {
             implements ExceptionHandler<NodeUnavailableException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, NodeUnavailableException e) {
-            return ApiError.response(HttpStatus.SERVICE_UNAVAILABLE, "service_unavailable", "node_unavailable",
-                    e.getMessage());
+            return ApiError.response(ErrorReply.of(e));
         }
     }
 
@@ -98,8 +95,7 @@ public final class ErrorHandlers {
             implements ExceptionHandler<ControllerClosedException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, ControllerClosedException e) {
-            return ApiError.response(HttpStatus.SERVICE_UNAVAILABLE, "service_unavailable", "shutting_down",
-                    e.getMessage());
+            return ApiError.response(ErrorReply.of(e));
         }
     }
 
@@ -108,7 +104,7 @@ public final class ErrorHandlers {
     public static final class PairingFailed implements ExceptionHandler<PairingFailedException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, PairingFailedException e) {
-            return ApiError.response(HttpStatus.BAD_GATEWAY, "upstream_error", "pairing_failed", e.getMessage());
+            return ApiError.response(ErrorReply.of(e));
         }
     }
 
@@ -117,9 +113,7 @@ public final class ErrorHandlers {
     public static final class AgentCall implements ExceptionHandler<AgentCallException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, AgentCallException e) {
-            return e.isTimeout()
-                    ? ApiError.response(HttpStatus.GATEWAY_TIMEOUT, "upstream_error", "upstream_timeout", e.getMessage())
-                    : ApiError.response(HttpStatus.BAD_GATEWAY, "upstream_error", "upstream_failed", e.getMessage());
+            return ApiError.response(ErrorReply.of(e));
         }
     }
 
@@ -128,7 +122,7 @@ public final class ErrorHandlers {
     public static final class CommandFailed implements ExceptionHandler<CommandFailedException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, CommandFailedException e) {
-            return ApiError.response(HttpStatus.BAD_GATEWAY, "upstream_error", "command_failed", e.getMessage());
+            return ApiError.response(ErrorReply.of(e));
         }
     }
 
@@ -137,7 +131,7 @@ public final class ErrorHandlers {
     public static final class UpstreamFailed implements ExceptionHandler<UpstreamFailedException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, UpstreamFailedException e) {
-            return ApiError.response(HttpStatus.BAD_GATEWAY, "upstream_error", "upstream_failed", e.getMessage());
+            return ApiError.response(ErrorReply.of(e));
         }
     }
 
@@ -147,7 +141,7 @@ public final class ErrorHandlers {
             implements ExceptionHandler<UpstreamTimeoutException, HttpResponse<ApiError>> {
         @Override
         public HttpResponse<ApiError> handle(HttpRequest request, UpstreamTimeoutException e) {
-            return ApiError.response(HttpStatus.GATEWAY_TIMEOUT, "upstream_error", "upstream_timeout", e.getMessage());
+            return ApiError.response(ErrorReply.of(e));
         }
     }
 }

@@ -35,6 +35,7 @@ public class ProxyMetrics {
     private final LongAdder clientDisconnects = new LongAdder();
     private final LongAdder quotaRejected = new LongAdder();
     private final LongAdder authRejected = new LongAdder();
+    private final LongAdder fastPath = new LongAdder();
 
     public ProxyMetrics(Controller controller) {
         this.controller = controller;
@@ -94,6 +95,11 @@ public class ProxyMetrics {
         quotaRejected.increment();
     }
 
+    /** A generation request served by the Netty fast path ({@code io.tandem.proxy.http.GenerationHandler}). */
+    public void fastPath() {
+        fastPath.increment();
+    }
+
     public void authRejected() {
         authRejected.increment();
     }
@@ -125,6 +131,8 @@ public class ProxyMetrics {
         single(out, "tandem_proxy_quota_rejected_total", "Requests answered 429 by the per-client quota",
                 quotaRejected.sum());
         single(out, "tandem_proxy_auth_rejected_total", "Requests answered 401/403", authRejected.sum());
+        single(out, "tandem_proxy_fast_path_requests_total",
+                "Generation requests served by the Netty fast path, not Micronaut's router", fastPath.sum());
 
         Instant now = Instant.now();
         help(out, "tandem_proxy_node_healthy", "1 if the node is routable now", "gauge");

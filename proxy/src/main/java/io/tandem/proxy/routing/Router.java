@@ -75,12 +75,17 @@ public class Router {
     /** What to answer: status, content type and a whole or streamed body. */
     public record Reply(int status, String contentType, byte[] whole, Flux<byte[]> stream) {}
 
+    /** One request in flight: its answer, and what to run if the client goes away before it. */
+    public record Pending(CompletableFuture<Reply> reply, Runnable cancel) {}
+
     /**
-     * Handles {@code route} ({@code /v1/chat/completions} or {@code /v1/completions}) with the client's body.
+     * Starts {@code route} ({@code /v1/chat/completions} or {@code /v1/completions}) with the client's body. The
+     * reply completes on the client connection's event loop when the node's answer (or its first chunk) is in
+     * hand, or exceptionally with the failure to answer (see {@link io.tandem.proxy.errors.ErrorReply#of}).
      *
      * @param inbound the client's connection: its event loop makes the calls to nodes
      */
-    public Mono<Reply> handle(String route, byte[] body, Channel inbound) {
+    public Pending start(String route, byte[] body, Channel inbound) {
         long start = System.nanoTime();
         metrics.request(route);
         Call call;
@@ -88,28 +93,40 @@ public class Router {
             call = Call.parse(json.getFactory(), route, body, inbound, start);
         } catch (RuntimeException e) {
             metrics.error(route, 400);
-            return Mono.error(e);
+            return new Pending(CompletableFuture.failedFuture(e), () -> { });
         }
-        return Mono.fromFuture(() -> attempt(call, 1, new HashSet<>(), null), true)
-                .doOnCancel(() -> {
-                    metrics.clientDisconnect();
-                    call.cancel();
-                })
-                .map(a -> {
-                    call.answered();
-                    if (a.status() >= 400) {
-                        metrics.error(route, a.status());
-                    }
-                    if (a instanceof Answer.Whole w) {
-                        metrics.requestLatency(route, since(start));
-                        return new Reply(w.status(), w.contentType(), w.body(), null);
-                    }
-                    Answer.Stream s = (Answer.Stream) a;
-                    metrics.timeToFirstToken(route, since(start));
-                    return new Reply(s.status(), s.contentType(), null,
-                            s.body().doFinally(sig -> metrics.requestLatency(route, since(start))));
-                })
-                .doOnError(e -> metrics.error(route, ProxyErrorStatus.of(e)));
+        CompletableFuture<Reply> reply = attempt(call, 1, new HashSet<>(), null).handle((a, e) -> {
+            if (e != null) {
+                if (!call.cancelled()) {
+                    metrics.error(route, ProxyErrorStatus.of(e));
+                }
+                throw e instanceof CompletionException ce ? ce : new CompletionException(e);
+            }
+            call.answered();
+            if (a.status() >= 400) {
+                metrics.error(route, a.status());
+            }
+            if (a instanceof Answer.Whole w) {
+                metrics.requestLatency(route, since(start));
+                return new Reply(w.status(), w.contentType(), w.body(), null);
+            }
+            Answer.Stream s = (Answer.Stream) a;
+            metrics.timeToFirstToken(route, since(start));
+            return new Reply(s.status(), s.contentType(), null,
+                    s.body().doFinally(sig -> metrics.requestLatency(route, since(start))));
+        });
+        return new Pending(reply, () -> {
+            metrics.clientDisconnect();
+            call.cancel();
+        });
+    }
+
+    /** {@link #start} as a Mono, for Micronaut controllers: cancelling it is the client going away. */
+    public Mono<Reply> handle(String route, byte[] body, Channel inbound) {
+        return Mono.defer(() -> {
+            Pending p = start(route, body, inbound);
+            return Mono.fromFuture(p.reply(), true).doOnCancel(p.cancel());
+        });
     }
 
     private CompletableFuture<Answer> attempt(Call call, int n, Set<String> excluded, RuntimeException last) {
@@ -381,11 +398,7 @@ public class Router {
     }
 
     static Throwable unwrap(Throwable e) {
-        while ((e instanceof CompletionException || e instanceof java.util.concurrent.ExecutionException)
-                && e.getCause() != null) {
-            e = e.getCause();
-        }
-        return e;
+        return io.tandem.proxy.errors.ErrorReply.unwrap(e);
     }
 
     private static Duration since(long t0) {

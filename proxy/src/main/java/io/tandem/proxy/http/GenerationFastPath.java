@@ -1,0 +1,113 @@
+package io.tandem.proxy.http;
+
+import java.lang.reflect.Field;
+import io.micronaut.context.BeanProvider;
+import io.micronaut.context.annotation.Requires;
+import io.micronaut.context.event.BeanCreatedEvent;
+import io.micronaut.context.event.BeanCreatedEventListener;
+import io.micronaut.http.body.stream.BodySizeLimits;
+import io.micronaut.http.server.netty.HttpCompressionStrategy;
+import io.micronaut.http.server.netty.NettyServerCustomizer;
+import io.micronaut.http.server.netty.configuration.NettyHttpServerConfiguration;
+import io.micronaut.http.server.netty.handler.PipeliningServerHandler;
+import io.micronaut.http.server.netty.handler.RequestHandler;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelPipeline;
+import io.tandem.proxy.metrics.ProxyMetrics;
+import io.tandem.proxy.routing.Router;
+import io.tandem.proxy.security.AccessPolicy;
+import jakarta.inject.Singleton;
+
+/**
+ * Puts {@link GenerationHandler} in front of Micronaut's router on every HTTP/1.1 connection: once Micronaut has
+ * built a connection's pipeline, its {@link PipeliningServerHandler} is replaced by one, configured the same way
+ * (body size limits, compression, request decompression), whose request handler is a {@link GenerationHandler}
+ * wrapping Micronaut's. Micronaut offers no hook to wrap its request handler, so its handler is read from the
+ * replaced {@code PipeliningServerHandler}'s private {@code requestHandler} field (Micronaut 4.10; a version
+ * without that field fails at start-up, and {@code GenerationFastPathIT} checks that the two routes are served
+ * here: {@code tandem_proxy_fast_path_requests_total}). HTTP/2 connections, which
+ * the proxy does not enable, keep Micronaut's handlers.
+ *
+ * <p>{@code tandem.proxy.fast-path=false} leaves Micronaut serving every route (for comparison benchmarks).
+ */
+@Singleton
+@Requires(property = "tandem.proxy.fast-path", notEquals = "false")
+public class GenerationFastPath implements BeanCreatedEventListener<NettyServerCustomizer.Registry> {
+    private static final String MICRONAUT_HANDLER = "micronaut-inbound-handler";
+    private static final Field REQUEST_HANDLER;
+
+    static {
+        try {
+            REQUEST_HANDLER = PipeliningServerHandler.class.getDeclaredField("requestHandler");
+            REQUEST_HANDLER.setAccessible(true);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            throw new IllegalStateException("this Micronaut version's PipeliningServerHandler has no requestHandler"
+                    + " field; the generation fast path needs it (set tandem.proxy.fast-path=false to run without)", e);
+        }
+    }
+
+    private final BeanProvider<Router> router;
+    private final BeanProvider<AccessPolicy> policy;
+    private final BeanProvider<NettyHttpServerConfiguration> server;
+    private final BeanProvider<HttpCompressionStrategy> compression;
+    private final BeanProvider<ProxyMetrics> metrics;
+
+    public GenerationFastPath(BeanProvider<Router> router, BeanProvider<AccessPolicy> policy,
+                              BeanProvider<NettyHttpServerConfiguration> server,
+                              BeanProvider<HttpCompressionStrategy> compression, BeanProvider<ProxyMetrics> metrics) {
+        this.router = router;
+        this.policy = policy;
+        this.server = server;
+        this.compression = compression;
+        this.metrics = metrics;
+    }
+
+    @Override
+    public NettyServerCustomizer.Registry onCreated(BeanCreatedEvent<NettyServerCustomizer.Registry> event) {
+        NettyServerCustomizer.Registry registry = event.getBean();
+        registry.register(new Customizer(null));
+        return registry;
+    }
+
+    private void install(Channel channel) {
+        ChannelPipeline pipeline = channel.pipeline();
+        ChannelHandler current = pipeline.get(MICRONAUT_HANDLER);
+        if (!(current instanceof PipeliningServerHandler micronaut)) {
+            return; // not an HTTP/1.1 stream pipeline
+        }
+        RequestHandler next;
+        try {
+            next = (RequestHandler) REQUEST_HANDLER.get(micronaut);
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException(e);
+        }
+        NettyHttpServerConfiguration cfg = server.get();
+        PipeliningServerHandler ours = new PipeliningServerHandler(
+                new GenerationHandler(next, router.get(), policy.get(), metrics.get()));
+        ours.setCompressionStrategy(compression.get());
+        ours.setBodySizeLimits(new BodySizeLimits(cfg.getMaxRequestSize(), cfg.getMaxRequestBufferSize()));
+        ours.setRequestDecompressionEnabled(cfg.isRequestDecompressionEnabled());
+        pipeline.replace(micronaut, MICRONAUT_HANDLER, ours);
+    }
+
+    private final class Customizer implements NettyServerCustomizer {
+        private final Channel channel;
+
+        Customizer(Channel channel) {
+            this.channel = channel;
+        }
+
+        @Override
+        public NettyServerCustomizer specializeForChannel(Channel channel, ChannelRole role) {
+            return new Customizer(channel);
+        }
+
+        @Override
+        public void onStreamPipelineBuilt() {
+            if (channel != null) {
+                install(channel);
+            }
+        }
+    }
+}
