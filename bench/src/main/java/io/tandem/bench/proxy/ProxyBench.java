@@ -54,6 +54,10 @@ public final class ProxyBench implements Callable<Integer> {
     @Option(names = "--micronaut-routing", description = "Also measure a second Tandem proxy with its Netty fast "
             + "path off (tandem.proxy.fast-path=false: Micronaut routes the generation requests), in the same run.")
     boolean micronautRouting;
+    @Option(names = "--also", description = "Another Tandem proxy measured in the same run, as LABEL:KEY=VALUE[,KEY=VALUE...] "
+            + "(environment variables of its process), e.g. nio:MICRONAUT_SERVER_NETTY_USE_NATIVE_TRANSPORT=false. "
+            + "Repeatable.")
+    List<String> also = new ArrayList<>();
 
     static final byte[] WHOLE = ("{\"id\":\"cmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"mock\","
             + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hello from the mock\"},"
@@ -83,15 +87,32 @@ public final class ProxyBench implements Callable<Integer> {
             List<ProcessHandle> proxies = new ArrayList<>(Arrays.asList(null, nginx.toHandle()));
             HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
             waitHealthy(http, "http://127.0.0.1:" + nginxPort + "/health");
-            for (boolean fastPath : micronautRouting ? new boolean[] {true, false} : new boolean[] {true}) {
+            List<String> variants = new ArrayList<>();
+            variants.add("tandem:");
+            if (micronautRouting) {
+                variants.add("tandem/mn:TANDEM_PROXY_FAST_PATH=false");
+            }
+            variants.addAll(also);
+            for (String variant : variants) {
+                int colon = variant.indexOf(':');
+                if (colon <= 0) {
+                    throw new IllegalArgumentException("--also " + variant + " (expected: LABEL:KEY=VALUE[,KEY=VALUE...])");
+                }
+                java.util.Map<String, String> env = new java.util.LinkedHashMap<>();
+                for (String kv : variant.substring(colon + 1).split(",")) {
+                    if (!kv.isBlank()) {
+                        int eq = kv.indexOf('=');
+                        env.put(kv.substring(0, eq).strip(), kv.substring(eq + 1).strip());
+                    }
+                }
                 int tandemPort = freePort();
-                Process tandem = tandem(work, tandemPort, fastPath);
+                Process tandem = tandem(work, tandemPort, env);
                 started.add(tandem);
                 waitHealthy(http, "http://127.0.0.1:" + tandemPort + "/health");
                 http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + tandemPort + "/nodes/add"))
                         .POST(HttpRequest.BodyPublishers.ofString("{\"url\":\"http://127.0.0.1:" + mockPort
                                 + "\",\"status\":{\"models\":[\"mock\"]}}")).build(), HttpResponse.BodyHandlers.ofString());
-                names.add(fastPath ? "tandem" : "tandem/mn");
+                names.add(variant.substring(0, colon));
                 ports.add(tandemPort);
                 proxies.add(tandem.toHandle());
             }
@@ -133,14 +154,14 @@ public final class ProxyBench implements Callable<Integer> {
         return 0;
     }
 
-    /** A Tandem proxy in hybrid mode on {@code port}, its Netty fast path on or off; its log is in {@code work}. */
-    private Process tandem(Path work, int port, boolean fastPath) throws IOException {
+    /** A Tandem proxy in hybrid mode on {@code port} with {@code env} added; its log is in {@code work}. */
+    private Process tandem(Path work, int port, java.util.Map<String, String> env) throws IOException {
         ProcessBuilder command = new ProcessBuilder(root.resolve("tandem").toString(), "proxy", "--host", "127.0.0.1",
                 "--port", Integer.toString(port), "--strategy", "random");
         // The saturated machine delays the mock's /health past the default 500 ms probe timeout now and then,
         // and probe timeouts open the node's breaker (503s); nginx does no active probing at all.
         command.environment().put("TANDEM_PROXY_HEALTH_TIMEOUT", "2s");
-        command.environment().put("TANDEM_PROXY_FAST_PATH", Boolean.toString(fastPath));
+        command.environment().putAll(env);
         return command.redirectErrorStream(true)
                 .redirectOutput(work.resolve("tandem-proxy-" + port + ".log").toFile()).start();
     }
