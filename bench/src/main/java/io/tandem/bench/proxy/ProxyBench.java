@@ -55,8 +55,8 @@ public final class ProxyBench implements Callable<Integer> {
             + "path off (tandem.proxy.fast-path=false: Micronaut routes the generation requests), in the same run.")
     boolean micronautRouting;
     @Option(names = "--also", description = "Another Tandem proxy measured in the same run, as LABEL:KEY=VALUE[,KEY=VALUE...] "
-            + "(environment variables of its process), e.g. nio:MICRONAUT_SERVER_NETTY_USE_NATIVE_TRANSPORT=false. "
-            + "Repeatable.")
+            + "(environment variables of its process), e.g. nio:MICRONAUT_SERVER_NETTY_USE_NATIVE_TRANSPORT=false; "
+            + "the key ROOT=DIR runs another checkout's proxy (before/after in one run). Repeatable.")
     List<String> also = new ArrayList<>();
 
     static final byte[] WHOLE = ("{\"id\":\"cmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"mock\","
@@ -156,7 +156,10 @@ public final class ProxyBench implements Callable<Integer> {
 
     /** A Tandem proxy in hybrid mode on {@code port} with {@code env} added; its log is in {@code work}. */
     private Process tandem(Path work, int port, java.util.Map<String, String> env) throws IOException {
-        ProcessBuilder command = new ProcessBuilder(root.resolve("tandem").toString(), "proxy", "--host", "127.0.0.1",
+        env = new java.util.LinkedHashMap<>(env);
+        String otherRoot = env.remove("ROOT");
+        Path checkout = otherRoot == null ? root : Path.of(otherRoot);
+        ProcessBuilder command = new ProcessBuilder(checkout.resolve("tandem").toString(), "proxy", "--host", "127.0.0.1",
                 "--port", Integer.toString(port), "--strategy", "random");
         // The saturated machine delays the mock's /health past the default 500 ms probe timeout now and then,
         // and probe timeouts open the node's breaker (503s); nginx does no active probing at all.
