@@ -44,7 +44,8 @@ final class SmallModelWeights implements AutoCloseable {
                 if (l > 0) {
                     s.copyFrom(proto[m]);
                 }
-                layers[l][m] = WeightMatrix.of(type, shapes[m][0], shapes[m][1], s);
+                // As the model loader does: Q8_0 gets the decode kernel's tiles (off: -Dtandem.matmul.q8Tiles=false).
+                layers[l][m] = WeightMatrix.of(type, shapes[m][0], shapes[m][1], s).withDecodeTiles();
             }
         }
         bytes = layerBytes * layerCount;

@@ -87,6 +87,7 @@ public final class Matmul {
         float[] acc = new float[0];
         float[] xt = new float[0];
         byte[] bytes = new byte[0];
+        final float[] scales = new float[32];
 
         byte[] bytes(int size) {
             if (bytes.length < size) {
@@ -229,6 +230,18 @@ public final class Matmul {
                 for (int t = 0; t < n; t++) {
                     out[t * rows + r] = dotF32(seg, r * rowBytes, x, t * cols, cols);
                 }
+            }
+            return;
+        }
+        MemorySegment tiles = w.decodeTiles();
+        if (tiles != null && n == 1) {
+            // r0 is a multiple of the tile height (task ranges are aligned to DR); the last tile may be partial.
+            long tileBytes = Q8Tiles.tileBytes(cols);
+            float[] sc = SCRATCH.get().scales;
+            int blocks = cols / 32;
+            for (int r = r0; r < r1; r += Q8Tiles.ROWS) {
+                Q8Tiles.dot4(tiles, (r / Q8Tiles.ROWS) * tileBytes, blocks, x, out, r,
+                        Math.min(Q8Tiles.ROWS, r1 - r), sc);
             }
             return;
         }

@@ -12,12 +12,24 @@ import java.util.Objects;
  * the heap; kernels decode it on the fly. Thread-safe: the view itself is immutable (whoever owns the segment must
  * keep it alive and unchanged while the matrix is in use).
  *
- * @param type element encoding
- * @param rows output dimension
- * @param cols input (reduction) dimension, a multiple of {@code type.blockSize()}
- * @param data exactly {@code rows * rowBytes()} bytes
+ * <p>A Q8_0 matrix may also carry {@code decodeTiles}: the same values repacked once for the batch-1 decode kernel
+ * ({@link #withDecodeTiles()}; the layout is the kernels' business and not specified here). The batch-1 decode reads
+ * only the tiles; every other path (batches, prefill, row lookups) still reads {@code data}. Whoever writes into
+ * {@code data} must do so before packing: the tiles are a copy and are not updated.
+ *
+ * @param type        element encoding
+ * @param rows        output dimension
+ * @param cols        input (reduction) dimension, a multiple of {@code type.blockSize()}
+ * @param data        exactly {@code rows * rowBytes()} bytes
+ * @param decodeTiles null, or the kernels' tiled copy of {@code data}
  */
-public record WeightMatrix(GgmlType type, int rows, int cols, MemorySegment data) {
+public record WeightMatrix(GgmlType type, int rows, int cols, MemorySegment data, MemorySegment decodeTiles) {
+
+    /**
+     * Whether {@link #withDecodeTiles()} packs (Q8_0 only, and only where the vector width suits the kernel);
+     * {@code -Dtandem.matmul.q8Tiles=false} turns it off for comparisons.
+     */
+    private static final boolean Q8_TILES = Boolean.parseBoolean(System.getProperty("tandem.matmul.q8Tiles", "true"));
 
     public WeightMatrix {
         Objects.requireNonNull(type, "type");
@@ -34,11 +46,29 @@ public record WeightMatrix(GgmlType type, int rows, int cols, MemorySegment data
             throw new IllegalArgumentException("data: " + data.byteSize() + " bytes (expected: " + expected
                     + " for " + type + " [" + rows + ", " + cols + "])");
         }
+        if (decodeTiles != null && (type != GgmlType.Q8_0
+                || decodeTiles.byteSize() != (rows + Q8Tiles.ROWS - 1) / Q8Tiles.ROWS * Q8Tiles.tileBytes(cols))) {
+            throw new IllegalArgumentException("decodeTiles: " + decodeTiles.byteSize() + " bytes for " + type + " ["
+                    + rows + ", " + cols + "] (expected: Q8_0 only, as packed by withDecodeTiles)");
+        }
     }
 
     /** Wraps {@code data} as a {@code [rows, cols]} matrix of {@code type}; see the record's checks. */
     public static WeightMatrix of(GgmlType type, int rows, int cols, MemorySegment data) {
-        return new WeightMatrix(type, rows, cols, data);
+        return new WeightMatrix(type, rows, cols, data, null);
+    }
+
+    /**
+     * This matrix with a copy of its weights in the batch-1 decode kernel's layout (Q8_0: 4-row tiles in huge-page
+     * memory, the same size as {@code data}), or this matrix itself where there is none (other types, vector widths
+     * other than 512 bits, {@code -Dtandem.matmul.q8Tiles=false}, or already packed). Call it once the data is final.
+     * Costs one pass over the data.
+     */
+    public WeightMatrix withDecodeTiles() {
+        if (!Q8_TILES || type != GgmlType.Q8_0 || decodeTiles != null || !Q8Tiles.supported()) {
+            return this;
+        }
+        return new WeightMatrix(type, rows, cols, data, Q8Tiles.pack(this));
     }
 
     /** Bytes per row. */

@@ -198,7 +198,9 @@ public final class WeightUpdater {
                 t.read((long) sourceRow(r, rows, heads) * cols, row, cols);
                 Quants.quantizeRow(current.type(), row, 0, cols, out.data(), out.rowOffset(r));
             }
-            return out;
+            // A replacement gets the decode tiles where the matrix it replaces had them (the loader's choice); the
+            // data segment is kept, so the engine's WeightArenas still recognizes and frees it.
+            return current.decodeTiles() != null ? out.withDecodeTiles() : out;
         } catch (RuntimeException e) {
             engine.weightArenas().free(out);
             throw e;
