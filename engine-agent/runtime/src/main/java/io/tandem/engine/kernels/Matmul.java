@@ -236,13 +236,7 @@ public final class Matmul {
         MemorySegment tiles = w.decodeTiles();
         if (tiles != null && n == 1) {
             // r0 is a multiple of the tile height (task ranges are aligned to DR); the last tile may be partial.
-            long tileBytes = Q8Tiles.tileBytes(cols);
-            float[] sc = SCRATCH.get().scales;
-            int blocks = cols / 32;
-            for (int r = r0; r < r1; r += Q8Tiles.ROWS) {
-                Q8Tiles.dot4(tiles, (r / Q8Tiles.ROWS) * tileBytes, blocks, x, out, r,
-                        Math.min(Q8Tiles.ROWS, r1 - r), sc);
-            }
+            Q8Tiles.rows(tiles, cols, x, out, r0, r1, SCRATCH.get().scales);
             return;
         }
         if (type == GgmlType.Q8_0 && n == 1 && L == 16) {

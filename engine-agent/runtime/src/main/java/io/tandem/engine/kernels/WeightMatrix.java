@@ -61,14 +61,15 @@ public record WeightMatrix(GgmlType type, int rows, int cols, MemorySegment data
     /**
      * This matrix with a copy of its weights in the batch-1 decode kernel's layout (Q8_0: 4-row tiles in huge-page
      * memory, the same size as {@code data}), or this matrix itself where there is none (other types, vector widths
-     * other than 512 bits, {@code -Dtandem.matmul.q8Tiles=false}, or already packed). Call it once the data is final.
+     * other than 512 bits, an Inf or NaN block scale, {@code -Dtandem.matmul.q8Tiles=false}, or already packed). Call it once the data is final.
      * Costs one pass over the data.
      */
     public WeightMatrix withDecodeTiles() {
         if (!Q8_TILES || type != GgmlType.Q8_0 || decodeTiles != null || !Q8Tiles.supported()) {
             return this;
         }
-        return new WeightMatrix(type, rows, cols, data, Q8Tiles.pack(this));
+        MemorySegment tiles = Q8Tiles.pack(this);
+        return tiles == null ? this : new WeightMatrix(type, rows, cols, data, tiles);
     }
 
     /** Bytes per row. */

@@ -177,6 +177,15 @@ class MatmulTest {
     }
 
     @Test
+    void q8MatrixWithAnInfOrNanScaleKeepsTheGgmlLayout() {
+        for (short bad : new short[] {0x7C00, (short) 0xFC00, 0x7E00}) {
+            WeightMatrix w = randomMatrix(GgmlType.Q8_0, 9, 64, 4);
+            w.data().set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 5 * w.rowBytes() + 34, bad);
+            assertThat(w.withDecodeTiles()).as("scale 0x%04x", bad & 0xFFFF).isSameAs(w);
+        }
+    }
+
+    @Test
     void onlyQ8_0GetsDecodeTiles() {
         for (GgmlType type : GgmlType.values()) {
             WeightMatrix w = randomMatrix(type, 4, type.blockSize(), 1);
