@@ -28,15 +28,16 @@ import static jdk.incubator.vector.VectorOperators.B2F;
  *   nb * 128   quants: for each block j, rows 0..3 of it, 32 int8 each
  * </pre>
  * A group is {@code 64 + 128 * nb} bytes, 1088 for a full one (17 cache lines), so every group starts 64-byte aligned
- * and a matrix takes the same bytes as its GGML encoding plus at most one 64-byte header per tile for a partial
- * group and the padding rows of the last tile. Tiles follow each other; tile {@code t} starts at
+ * and a matrix takes the same bytes as its GGML encoding plus the unused part of a partial group's header (when the
+ * block count is not a multiple of 8) and the padding rows of the last tile. Tiles follow each other; tile {@code t} starts at
  * {@code t * tileBytes(cols)}.
  *
- * <p>Why (measured 2026-11-22, {@code Q8LayoutProbe 512}, 2 threads, per CPU-second against the bandwidth probe): the
- * GGML layout read in place or through the heap copy of {@code Matmul.dot4Q8_0} streams at 47-50% of the probe, with
- * 4 KiB or 2 MiB pages alike; this layout in 4 KiB pages also at 45-49%; this layout in 2 MiB pages at 68-72%. Both
- * parts are needed: one ascending stream that the prefetcher can follow, and pages large enough that it is not cut
- * every 4 KiB. The f16 scales converted to f32 at pack time (36 bytes per block instead of 34) measured 60-64%.
+ * <p>Why (measured 2026-11-22 with {@code io.tandem.bench.kernels.Q8LayoutProbe 512}: one large matrix, 2 threads,
+ * Q8_0 bytes per CPU-second against the bandwidth probe; details and dead ends in {@code Matmul}'s class Javadoc): the
+ * GGML layout, in place or through a heap copy, streams at 40-50% of the probe with 4 KiB or 2 MiB pages alike; this
+ * layout in 4 KiB pages at 44-49%; this layout in 2 MiB pages at 59-72% (66-68% in the engine's final kernel). Both parts are needed: one ascending stream
+ * that the prefetcher can follow, and pages large enough that it is not cut every 4 KiB. f16 scales converted to f32
+ * at pack time (36 bytes per block instead of 34) measured 53-64%.
  *
  * <p>Per lane the kernel does the float operations of {@code Matmul.dot4Q8_0} in the same order (widen, multiply by
  * x, fused multiply-add, scale by fused multiply-add), so results agree with the GGML-layout path to the rounding of
@@ -146,9 +147,9 @@ final class Q8Tiles {
                 bits.or(sign).reinterpretAsFloats().intoArray(sc, 16 * h);
             }
             long q = o + HEADER;
-            // The int8 -> float conversions are written out rather than put in a helper: this method is inlined
-            // into Matmul.decodeRows, and there a helper returning a vector was not inlined in turn, so every
-            // vector it returned was boxed (measured 2.3x slower, cache-resident).
+            // The int8 -> float conversions are written out rather than put in a helper: when this method was
+            // inlined into Matmul.decodeRows, a helper returning a vector was not inlined in turn, so every vector it
+            // returned was boxed (measured 2.3x slower, cache-resident).
             for (int j = 0; j < nb; j++) {
                 int xo = 32 * (b0 + j);
                 FloatVector x0 = FloatVector.fromArray(F, x, xo);
