@@ -38,6 +38,7 @@ final class SmallModelWeights implements AutoCloseable {
             layerParams += (long) shapes[m][0] * shapes[m][1];
         }
         layers = new WeightMatrix[layerCount][shapes.length];
+        Arena tiles = WeightMatrix.decodeTileArena(arena);
         for (int l = 0; l < layerCount; l++) {
             for (int m = 0; m < shapes.length; m++) {
                 MemorySegment s = l == 0 ? proto[m] : arena.allocate(proto[m].byteSize(), 64);
@@ -45,7 +46,7 @@ final class SmallModelWeights implements AutoCloseable {
                     s.copyFrom(proto[m]);
                 }
                 // As the model loader does: Q8_0 gets the decode kernel's tiles (off: -Dtandem.matmul.q8Tiles=false).
-                layers[l][m] = WeightMatrix.of(type, shapes[m][0], shapes[m][1], s).withDecodeTiles();
+                layers[l][m] = WeightMatrix.of(type, shapes[m][0], shapes[m][1], s).withDecodeTiles(tiles);
             }
         }
         bytes = layerBytes * layerCount;

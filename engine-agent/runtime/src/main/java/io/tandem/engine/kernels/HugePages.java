@@ -18,8 +18,8 @@ import java.lang.invoke.MethodHandle;
  * {@code mmap} and asks for huge pages with {@code madvise(MADV_HUGEPAGE)} before the first touch.
  *
  * <p>Where that is unavailable (not Linux/x86-64 or aarch64, a libc without the symbols, native access denied) it falls
- * back to an ordinary {@link Arena#ofAuto()} allocation; if the kernel declines huge pages the mapping is simply backed
- * by normal pages. Either way the memory is freed when the returned segment becomes unreachable.
+ * back to an ordinary allocation from the owner arena; if the kernel declines huge pages the mapping is simply backed
+ * by normal pages. Either way the memory is freed with the owner arena.
  *
  * <p>Thread-safe (stateless after class initialization).
  */
@@ -64,15 +64,18 @@ final class HugePages {
 
     /**
      * {@code bytes} of zeroed native memory, 2 MiB-aligned and huge-page backed where possible (at least 64-byte
-     * aligned otherwise), freed by the garbage collector once unreachable.
+     * aligned otherwise), freed when {@code owner} closes (or, for an automatic arena, once unreachable).
      */
-    static MemorySegment allocate(long bytes) {
+    static MemorySegment allocate(long bytes, Arena owner) {
         if (bytes <= 0) {
             throw new IllegalArgumentException("bytes: " + bytes + " (expected: > 0)");
         }
+        if (owner instanceof Slab slab) {
+            return slab.allocate(bytes, 64);
+        }
         if (MMAP != null) {
             try {
-                MemorySegment mapped = map(bytes);
+                MemorySegment mapped = map(bytes, owner);
                 if (mapped != null) {
                     return mapped;
                 }
@@ -80,10 +83,10 @@ final class HugePages {
                 // fall through to the plain allocation
             }
         }
-        return Arena.ofAuto().allocate(bytes, 64);
+        return owner.allocate(bytes, 64);
     }
 
-    private static MemorySegment map(long bytes) throws Throwable {
+    private static MemorySegment map(long bytes, Arena owner) throws Throwable {
         // Over-allocate by one huge page so that the usable range can start on a 2 MiB boundary.
         long length = (bytes + 2 * HUGE - 1) / HUGE * HUGE;
         MemorySegment p = (MemorySegment) MMAP.invokeExact(MemorySegment.NULL, length, PROT_READ_WRITE,
@@ -96,7 +99,56 @@ final class HugePages {
         int ignored = (int) MADVISE.invokeExact(MemorySegment.ofAddress(start), length - (start - p.address()),
                 MADV_HUGEPAGE);
         long base = p.address();
-        return MemorySegment.ofAddress(start).reinterpret(bytes, Arena.ofAuto(), s -> unmap(base, length));
+        try {
+            return MemorySegment.ofAddress(start).reinterpret(bytes, owner, s -> unmap(base, length));
+        } catch (RuntimeException e) { // owner already closed
+            unmap(base, length);
+            throw e;
+        }
+    }
+
+    /** Chunk size of a {@link Slab}: large enough that the part of the last chunk left unused is small. */
+    private static final long SLAB_CHUNK = 32L << 20;
+
+    /**
+     * An arena that hands out 64-byte-aligned slices of shared huge-page chunks, so that many small allocations (a
+     * model's matrices) do not each occupy a 2 MiB page of their own; the chunks are freed with {@code owner}.
+     * Allocation is synchronized; {@link #close()} is not supported (close the owner).
+     */
+    static final class Slab implements Arena {
+        private final Arena owner;
+        private MemorySegment chunk; // guarded by this
+        private long used; // guarded by this
+
+        Slab(Arena owner) {
+            this.owner = owner;
+        }
+
+        @Override
+        public synchronized MemorySegment allocate(long byteSize, long byteAlignment) {
+            if (byteSize <= 0 || byteAlignment <= 0 || byteAlignment > 64 || Long.bitCount(byteAlignment) != 1) {
+                throw new IllegalArgumentException("byteSize: " + byteSize + ", byteAlignment: " + byteAlignment
+                        + " (expected: positive size, alignment a power of two <= 64)");
+            }
+            long start = (used + 63) & ~63L;
+            if (chunk == null || start + byteSize > chunk.byteSize()) {
+                long size = Math.max(SLAB_CHUNK, (byteSize + HUGE - 1) / HUGE * HUGE);
+                chunk = HugePages.allocate(size, owner);
+                start = 0;
+            }
+            used = start + byteSize;
+            return chunk.asSlice(start, byteSize);
+        }
+
+        @Override
+        public MemorySegment.Scope scope() {
+            return owner.scope();
+        }
+
+        @Override
+        public void close() {
+            throw new UnsupportedOperationException("close the owner arena");
+        }
     }
 
     private static void unmap(long base, long length) {

@@ -68,10 +68,10 @@ final class Q8Tiles {
     }
 
     /**
-     * A copy of Q8_0 matrix {@code w} in the tiled layout, or null if a block scale is Inf or NaN (such a matrix keeps
-     * the GGML-layout kernel, whose scale conversion handles them).
+     * A copy of Q8_0 matrix {@code w} in the tiled layout, freed with {@code owner}, or null if a block scale is Inf or
+     * NaN (such a matrix keeps the GGML-layout kernel, whose scale conversion handles them).
      */
-    static MemorySegment pack(WeightMatrix w) {
+    static MemorySegment pack(WeightMatrix w, java.lang.foreign.Arena owner) {
         if (w.type() != GgmlType.Q8_0) {
             throw new IllegalArgumentException("type: " + w.type() + " (expected: Q8_0)");
         }
@@ -79,7 +79,7 @@ final class Q8Tiles {
         int blocks = w.cols() / 32;
         long tileBytes = tileBytes(w.cols());
         int tiles = (rows + ROWS - 1) / ROWS;
-        MemorySegment dst = HugePages.allocate(tiles * tileBytes);
+        MemorySegment dst = HugePages.allocate(tiles * tileBytes, owner);
         MemorySegment src = w.data();
         long rowBytes = w.rowBytes();
         for (int t = 0; t < tiles; t++) {

@@ -1,6 +1,7 @@
 package io.tandem.engine.kernels;
 
 import io.tandem.engine.tensor.GgmlType;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 
@@ -62,13 +63,32 @@ public record WeightMatrix(GgmlType type, int rows, int cols, MemorySegment data
      * This matrix with a copy of its weights in the batch-1 decode kernel's layout (Q8_0: 4-row tiles in huge-page
      * memory, the same size as {@code data}), or this matrix itself where there is none (other types, vector widths
      * other than 512 bits, an Inf or NaN block scale, {@code -Dtandem.matmul.q8Tiles=false}, or already packed). Call it once the data is final.
-     * Costs one pass over the data.
+     * Costs one pass over the data. The copy is freed by the garbage collector once unreachable; code that must
+     * release it at a known time (unmapping a model) uses {@link #withDecodeTiles(Arena)}.
      */
     public WeightMatrix withDecodeTiles() {
+        return withDecodeTiles(Arena.ofAuto());
+    }
+
+    /**
+     * An arena for {@link #withDecodeTiles(Arena)} that packs many matrices' copies into shared huge-page chunks of
+     * 32 MiB (each copy in a mapping of its own would take at least a 2 MiB page, doubling a small model's footprint),
+     * all freed when {@code owner} closes. Closing the returned arena itself is not supported.
+     */
+    public static Arena decodeTileArena(Arena owner) {
+        return new HugePages.Slab(Objects.requireNonNull(owner, "owner"));
+    }
+
+    /**
+     * As {@link #withDecodeTiles()}, the copy's memory owned by {@code owner}: freed when it closes, after which the
+     * returned matrix must not be used (give it the lifetime of {@code data}, e.g. the model file's mapping).
+     */
+    public WeightMatrix withDecodeTiles(Arena owner) {
+        Objects.requireNonNull(owner, "owner");
         if (!Q8_TILES || type != GgmlType.Q8_0 || decodeTiles != null || !Q8Tiles.supported()) {
             return this;
         }
-        MemorySegment tiles = Q8Tiles.pack(this);
+        MemorySegment tiles = Q8Tiles.pack(this, owner);
         return tiles == null ? this : new WeightMatrix(type, rows, cols, data, tiles);
     }
 

@@ -94,6 +94,29 @@ class ForwardReferenceTest {
         }
     }
 
+    @Test
+    void q8DecodeTiles_areFreedWithTheMappingAndWithTheirWeightArena() {
+        ModelSpec spec = models().map(a -> (ModelSpec) a.get()[1]).filter(s -> s.type() == GgmlType.Q8_0)
+                .findFirst().orElseThrow();
+        Path path = TestModels.generated(spec, "ref-llama-q8_0.gguf");
+        try (LoadedModel m = LoadedModel.load(path)) {
+            java.lang.foreign.MemorySegment tiles = m.weights().layers().get(0).wDown().decodeTiles();
+            assertThat(tiles.scope().isAlive()).isTrue();
+            m.unmapWeights(); // what a level-2 sleep does
+            assertThat(tiles.scope().isAlive()).as("tiles after unmapping").isFalse();
+            assertThat(m.remapWeights().layers().get(0).wDown().decodeTiles().scope().isAlive()).isTrue();
+        }
+        WeightArenas arenas = new WeightArenas();
+        WeightMatrix owned = arenas.allocate(GgmlType.Q8_0, 6, 64);
+        WeightMatrix tiled = arenas.withDecodeTiles(owned);
+        assertThat(tiled.decodeTiles()).isNotNull();
+        assertThat(arenas.owns(tiled)).isTrue();
+        arenas.free(tiled);
+        assertThat(tiled.decodeTiles().scope().isAlive()).as("tiles after free").isFalse();
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> arenas.withDecodeTiles(owned))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
     private static int argmax(float[] v) {
         int best = 0;
         for (int i = 1; i < v.length; i++) {
