@@ -44,6 +44,8 @@ public final class Q8LayoutProbe {
     static final int G = 8; // blocks per group
     static volatile float sink;
     static final boolean HUGE = Boolean.getBoolean("huge");
+    /** Widening in the tiled-f16 column: b2f (default, as the engine), b2i (then I2F), b2s (then S2F), p512. */
+    static final String WIDEN = System.getProperty("widen", "b2f");
 
     static MemorySegment huge(long size, Arena arena) {
         try {
@@ -131,6 +133,137 @@ public final class Q8LayoutProbe {
                 s1 = q8(w, qj + 48).fma(x1, s1);
                 s2 = q8(w, qj + 80).fma(x1, s2);
                 s3 = q8(w, qj + 112).fma(x1, s3);
+                a0 = s0.fma(FloatVector.broadcast(F, sc[4 * j]), a0);
+                a1 = s1.fma(FloatVector.broadcast(F, sc[4 * j + 1]), a1);
+                a2 = s2.fma(FloatVector.broadcast(F, sc[4 * j + 2]), a2);
+                a3 = s3.fma(FloatVector.broadcast(F, sc[4 * j + 3]), a3);
+            }
+            o += 64 + 128L * nb;
+        }
+        out[oo] = a0.reduceLanes(VectorOperators.ADD);
+        out[oo + 1] = a1.reduceLanes(VectorOperators.ADD);
+        out[oo + 2] = a2.reduceLanes(VectorOperators.ADD);
+        out[oo + 3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    static void tileF16B2I(MemorySegment w, long o, int blocks, float[] x, float[] out, int oo, float[] sc) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        for (int b0 = 0; b0 < blocks; b0 += G) {
+            int nb = Math.min(G, blocks - b0);
+            for (int h = 0; h < 2; h++) {
+                ShortVector hv = ShortVector.fromMemorySegment(S, w, o + 32L * h, LE);
+                IntVector v = (IntVector) hv.convertShape(VectorOperators.S2I, I, 0);
+                IntVector sign = v.and(0x8000).lanewise(VectorOperators.LSHL, 16);
+                IntVector em = v.and(0x7FFF);
+                IntVector bits = em.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                        .reinterpretAsInts();
+                bits.or(sign).reinterpretAsFloats().intoArray(sc, 16 * h);
+            }
+            long q = o + 64;
+            for (int j = 0; j < nb; j++) {
+                int xo = 32 * (b0 + j);
+                FloatVector x0 = FloatVector.fromArray(F, x, xo);
+                FloatVector x1 = FloatVector.fromArray(F, x, xo + 16);
+                long qj = q + 128L * j;
+                FloatVector s0 = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, w, qj, LE).convertShape(VectorOperators.B2I, I, 0)).convert(VectorOperators.I2F, 0)).mul(x0);
+                FloatVector s1 = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, w, qj + 32, LE).convertShape(VectorOperators.B2I, I, 0)).convert(VectorOperators.I2F, 0)).mul(x0);
+                FloatVector s2 = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, w, qj + 64, LE).convertShape(VectorOperators.B2I, I, 0)).convert(VectorOperators.I2F, 0)).mul(x0);
+                FloatVector s3 = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, w, qj + 96, LE).convertShape(VectorOperators.B2I, I, 0)).convert(VectorOperators.I2F, 0)).mul(x0);
+                s0 = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, w, qj + 16, LE).convertShape(VectorOperators.B2I, I, 0)).convert(VectorOperators.I2F, 0)).fma(x1, s0);
+                s1 = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, w, qj + 48, LE).convertShape(VectorOperators.B2I, I, 0)).convert(VectorOperators.I2F, 0)).fma(x1, s1);
+                s2 = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, w, qj + 80, LE).convertShape(VectorOperators.B2I, I, 0)).convert(VectorOperators.I2F, 0)).fma(x1, s2);
+                s3 = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, w, qj + 112, LE).convertShape(VectorOperators.B2I, I, 0)).convert(VectorOperators.I2F, 0)).fma(x1, s3);
+                a0 = s0.fma(FloatVector.broadcast(F, sc[4 * j]), a0);
+                a1 = s1.fma(FloatVector.broadcast(F, sc[4 * j + 1]), a1);
+                a2 = s2.fma(FloatVector.broadcast(F, sc[4 * j + 2]), a2);
+                a3 = s3.fma(FloatVector.broadcast(F, sc[4 * j + 3]), a3);
+            }
+            o += 64 + 128L * nb;
+        }
+        out[oo] = a0.reduceLanes(VectorOperators.ADD);
+        out[oo + 1] = a1.reduceLanes(VectorOperators.ADD);
+        out[oo + 2] = a2.reduceLanes(VectorOperators.ADD);
+        out[oo + 3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    static void tileF16B2S(MemorySegment w, long o, int blocks, float[] x, float[] out, int oo, float[] sc) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        for (int b0 = 0; b0 < blocks; b0 += G) {
+            int nb = Math.min(G, blocks - b0);
+            for (int h = 0; h < 2; h++) {
+                ShortVector hv = ShortVector.fromMemorySegment(S, w, o + 32L * h, LE);
+                IntVector v = (IntVector) hv.convertShape(VectorOperators.S2I, I, 0);
+                IntVector sign = v.and(0x8000).lanewise(VectorOperators.LSHL, 16);
+                IntVector em = v.and(0x7FFF);
+                IntVector bits = em.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                        .reinterpretAsInts();
+                bits.or(sign).reinterpretAsFloats().intoArray(sc, 16 * h);
+            }
+            long q = o + 64;
+            for (int j = 0; j < nb; j++) {
+                int xo = 32 * (b0 + j);
+                FloatVector x0 = FloatVector.fromArray(F, x, xo);
+                FloatVector x1 = FloatVector.fromArray(F, x, xo + 16);
+                long qj = q + 128L * j;
+                FloatVector s0 = ((FloatVector) ((ShortVector) ByteVector.fromMemorySegment(B, w, qj, LE).convertShape(VectorOperators.B2S, S, 0)).convertShape(VectorOperators.S2F, F, 0)).mul(x0);
+                FloatVector s1 = ((FloatVector) ((ShortVector) ByteVector.fromMemorySegment(B, w, qj + 32, LE).convertShape(VectorOperators.B2S, S, 0)).convertShape(VectorOperators.S2F, F, 0)).mul(x0);
+                FloatVector s2 = ((FloatVector) ((ShortVector) ByteVector.fromMemorySegment(B, w, qj + 64, LE).convertShape(VectorOperators.B2S, S, 0)).convertShape(VectorOperators.S2F, F, 0)).mul(x0);
+                FloatVector s3 = ((FloatVector) ((ShortVector) ByteVector.fromMemorySegment(B, w, qj + 96, LE).convertShape(VectorOperators.B2S, S, 0)).convertShape(VectorOperators.S2F, F, 0)).mul(x0);
+                s0 = ((FloatVector) ((ShortVector) ByteVector.fromMemorySegment(B, w, qj + 16, LE).convertShape(VectorOperators.B2S, S, 0)).convertShape(VectorOperators.S2F, F, 0)).fma(x1, s0);
+                s1 = ((FloatVector) ((ShortVector) ByteVector.fromMemorySegment(B, w, qj + 48, LE).convertShape(VectorOperators.B2S, S, 0)).convertShape(VectorOperators.S2F, F, 0)).fma(x1, s1);
+                s2 = ((FloatVector) ((ShortVector) ByteVector.fromMemorySegment(B, w, qj + 80, LE).convertShape(VectorOperators.B2S, S, 0)).convertShape(VectorOperators.S2F, F, 0)).fma(x1, s2);
+                s3 = ((FloatVector) ((ShortVector) ByteVector.fromMemorySegment(B, w, qj + 112, LE).convertShape(VectorOperators.B2S, S, 0)).convertShape(VectorOperators.S2F, F, 0)).fma(x1, s3);
+                a0 = s0.fma(FloatVector.broadcast(F, sc[4 * j]), a0);
+                a1 = s1.fma(FloatVector.broadcast(F, sc[4 * j + 1]), a1);
+                a2 = s2.fma(FloatVector.broadcast(F, sc[4 * j + 2]), a2);
+                a3 = s3.fma(FloatVector.broadcast(F, sc[4 * j + 3]), a3);
+            }
+            o += 64 + 128L * nb;
+        }
+        out[oo] = a0.reduceLanes(VectorOperators.ADD);
+        out[oo + 1] = a1.reduceLanes(VectorOperators.ADD);
+        out[oo + 2] = a2.reduceLanes(VectorOperators.ADD);
+        out[oo + 3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    static void tileF16P512(MemorySegment w, long o, int blocks, float[] x, float[] out, int oo, float[] sc) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        for (int b0 = 0; b0 < blocks; b0 += G) {
+            int nb = Math.min(G, blocks - b0);
+            for (int h = 0; h < 2; h++) {
+                ShortVector hv = ShortVector.fromMemorySegment(S, w, o + 32L * h, LE);
+                IntVector v = (IntVector) hv.convertShape(VectorOperators.S2I, I, 0);
+                IntVector sign = v.and(0x8000).lanewise(VectorOperators.LSHL, 16);
+                IntVector em = v.and(0x7FFF);
+                IntVector bits = em.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                        .reinterpretAsInts();
+                bits.or(sign).reinterpretAsFloats().intoArray(sc, 16 * h);
+            }
+            long q = o + 64;
+            for (int j = 0; j < nb; j++) {
+                int xo = 32 * (b0 + j);
+                FloatVector x0 = FloatVector.fromArray(F, x, xo);
+                FloatVector x1 = FloatVector.fromArray(F, x, xo + 16);
+                long qj = q + 128L * j;
+                ByteVector v01 = ByteVector.fromMemorySegment(ByteVector.SPECIES_512, w, qj, LE);
+                ByteVector v23 = ByteVector.fromMemorySegment(ByteVector.SPECIES_512, w, qj + 64, LE);
+                FloatVector s0 = ((FloatVector) v01.convertShape(VectorOperators.B2F, F, 0)).mul(x0);
+                FloatVector s1 = ((FloatVector) v01.convertShape(VectorOperators.B2F, F, 2)).mul(x0);
+                FloatVector s2 = ((FloatVector) v23.convertShape(VectorOperators.B2F, F, 0)).mul(x0);
+                FloatVector s3 = ((FloatVector) v23.convertShape(VectorOperators.B2F, F, 2)).mul(x0);
+                s0 = ((FloatVector) v01.convertShape(VectorOperators.B2F, F, 1)).fma(x1, s0);
+                s1 = ((FloatVector) v01.convertShape(VectorOperators.B2F, F, 3)).fma(x1, s1);
+                s2 = ((FloatVector) v23.convertShape(VectorOperators.B2F, F, 1)).fma(x1, s2);
+                s3 = ((FloatVector) v23.convertShape(VectorOperators.B2F, F, 3)).fma(x1, s3);
                 a0 = s0.fma(FloatVector.broadcast(F, sc[4 * j]), a0);
                 a1 = s1.fma(FloatVector.broadcast(F, sc[4 * j + 1]), a1);
                 a2 = s2.fma(FloatVector.broadcast(F, sc[4 * j + 2]), a2);
@@ -276,7 +409,12 @@ public final class Q8LayoutProbe {
             Kernel b = () -> pool.parallelFor(chunks, c -> {
                 float[] sc = scs.get();
                 for (int t = c * tilesPer, e = Math.min(rows / 4, t + tilesPer); t < e; t++) {
-                    tileF16(p16, t * t16, blocks, x, o16, 4 * t, sc);
+                    switch (WIDEN) {
+                        case "b2i" -> tileF16B2I(p16, t * t16, blocks, x, o16, 4 * t, sc);
+                        case "b2s" -> tileF16B2S(p16, t * t16, blocks, x, o16, 4 * t, sc);
+                        case "p512" -> tileF16P512(p16, t * t16, blocks, x, o16, 4 * t, sc);
+                        default -> tileF16(p16, t * t16, blocks, x, o16, 4 * t, sc);
+                    }
                 }
             });
             Kernel cK = () -> pool.parallelFor(chunks, c -> {

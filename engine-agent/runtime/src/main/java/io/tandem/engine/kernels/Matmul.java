@@ -77,8 +77,12 @@ import jdk.incubator.vector.VectorOperators;
  *       runs. In {@code StreamProbe} one task per thread per matrix instead of four: 54-58% against 54-55%, no clear
  *       change. What still separates {@code StreamProbe} (52-57%) from the single matrix (66-68%), with 332 parallel
  *       loops per sweep over seven shapes, is not pinned down.</li>
- *   <li>Not measured in this round: other widening sequences (B2S then S2F, B2I then I2F, part-wise conversion of a
- *       512-bit byte vector) and eight-row tiles in the new layout.</li>
+ *   <li>Dead end: other widenings in the tiled kernel ({@code Q8LayoutProbe -Dwiden=...}, huge pages, two runs of two
+ *       rounds each, alternating, 05:32-05:35 UTC, load 4.7-5.5): B2F as kept 68-71% of the probe; B2I then I2F
+ *       65-70%; B2S then S2F 67-69%; one 512-bit load per two block rows, converted part by part (parts 0..3) 38-47%.
+ *       Cache-resident on one core (1 MiB, three rounds): 16.5-16.6, 17.1-17.8, 16.4-17.5 and 16.6-17.7 GB/s, so
+ *       B2I computes a few percent faster but streams no faster from DRAM.</li>
+ *   <li>Not measured in this round: eight-row tiles in the new layout.</li>
  *   <li>Dead end for F32: the same matrices copied into huge pages ({@code StreamProbe F32 512 1}, three runs each,
  *       alternating): 85-87% against 83-89% from 4 KiB pages, no change; its kernel does so little per byte that
  *       the prefetcher keeps up anyway.</li>
