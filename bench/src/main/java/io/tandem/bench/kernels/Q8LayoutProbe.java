@@ -30,7 +30,9 @@ import jdk.incubator.vector.VectorSpecies;
  * </ul>
  * This probe's own memory (the matrix and the two tiled copies) is ordinary 64-byte-aligned arena memory, 4 KiB pages,
  * unless {@code -Dhuge=true}, which maps it as the engine's huge-page allocator does. {@code -Dchunks=N} changes how
- * many parallel tasks a pass is split into (default 4 per thread; the engine's decode tasks are 80-420 KiB each).
+ * many parallel tasks a pass is split into (default 4 per thread; the engine's decode tasks are 80-420 KiB each);
+ * {@code -Dwiden=b2i|b2s|p512} swaps the {@code tiled-f16} kernel's int8 widening (B2I then I2F, B2S then S2F, or one
+ * 512-bit load per two block rows converted part by part) for the engine's B2F.
  *
  * <p>Usage: {@code Q8LayoutProbe [MiB 512] [rounds 5] [threads all] [cols 768]}; a MiB below 16 is repeated to a
  * gigabyte per pass (cache-resident, compute-bound). Not thread-safe; a tuning aid.

@@ -74,8 +74,9 @@ import jdk.incubator.vector.VectorOperators;
  *       inlined into {@link #decodeRows}, and every returned vector is boxed: 7.4 against 16.8 GB/s cache-resident.
  *       The conversions are written out in {@link Q8Tiles}.</li>
  *   <li>Task size, one matrix, tiled: 8 tasks 66-69%, 512 tasks (1 MiB each) 66-69%, 4096 (128 KiB) 54-66% over two
- *       runs. In {@code StreamProbe} one task per thread per matrix instead of four: 54-58% against 54-55%, no clear
- *       change. What still separates {@code StreamProbe} (52-57%) from the single matrix (66-68%), with 332 parallel
+ *       runs. In {@code StreamProbe} one task per thread per matrix instead of four: 54-58% against 54-55%, and again
+ *       with the tiles of consecutive matrices adjacent in one huge-page chunk (05:35 UTC): 55-59% against 55-57%; no
+ *       clear change, so the four tasks per thread that absorb a slow neighbour stay. What still separates {@code StreamProbe} (52-57%) from the single matrix (66-68%), with 332 parallel
  *       loops per sweep over seven shapes, is not pinned down.</li>
  *   <li>Dead end: other widenings in the tiled kernel ({@code Q8LayoutProbe -Dwiden=...}, huge pages, two runs of two
  *       rounds each, alternating, 05:32-05:35 UTC, load 4.7-5.5): B2F as kept 68-71% of the probe; B2I then I2F
