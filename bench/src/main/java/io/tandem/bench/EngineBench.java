@@ -27,9 +27,13 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code weight bytes per step * steps per second / bandwidth}, the bandwidth being measured in the same run.
  */
 public final class EngineBench {
-    /** One measured configuration; the prefill column is that of the first prompt length. */
+    /**
+     * One measured configuration; the prefill column is that of the first prompt length. {@code cpuTokS} and
+     * {@code cpuEfficiency} are decode tok/s and efficiency per CPU-second of the engine's threads times the thread
+     * count, against the probe measured the same way: what the run would give with the cores to itself.
+     */
     public record Row(String model, String type, double bandwidthGBs, double prefillTokS, int batch,
-                      double decodeTokS, double efficiency) {
+                      double decodeTokS, double efficiency, double cpuTokS, double cpuEfficiency) {
     }
 
     /**
@@ -109,9 +113,12 @@ public final class EngineBench {
                 for (int b : batches) {
                     decode(engine, m, b, 1); // warm-up of this batch shape
                     double tokS = decode(engine, m, b, decodeTokens);
+                    double cpuTokS = lastDecodeCpuTokS;
                     double bw = MemoryBandwidth.measureGBs();
+                    double bwCpu = MemoryBandwidth.lastCpuGBs();
                     double eff = stepBytes * (tokS / b) / (bw * 1e9);
-                    rows.add(new Row(preset, type.name(), bw, prefill, b, tokS, eff));
+                    double cpuEff = stepBytes * (cpuTokS / b) / (bwCpu * 1e9);
+                    rows.add(new Row(preset, type.name(), bw, prefill, b, tokS, eff, cpuTokS, cpuEff));
                 }
             }
         }
@@ -150,12 +157,15 @@ public final class EngineBench {
     }
 
     private double lastPrefillCpuTokS;
+    private double lastDecodeCpuTokS;
 
     /**
      * Decode tokens per second with {@code batch} sequences running together: the tokens generated after every
      * sequence has its first token, over the time from then to the last token.
      */
     private double decode(Engine engine, LoadedModel m, int batch, int tokens) {
+        // CPU time of the whole call (the 16-token prompts' prefill included, one step, a small share of a long run).
+        long c0 = CpuClock.engineNanos();
         long[] firstAt = new long[batch];
         long[] lastAt = new long[batch];
         int[] count = new int[batch];
@@ -180,6 +190,12 @@ public final class EngineBench {
                     }).result());
         }
         fs.forEach(CompletableFuture::join);
+        double cpuPerThread = (CpuClock.engineNanos() - c0) / 1e9 / threads;
+        long all = 0;
+        for (int i = 0; i < batch; i++) {
+            all += count[i];
+        }
+        lastDecodeCpuTokS = all / Math.max(1e-9, cpuPerThread);
         long start = Long.MIN_VALUE;
         long end = Long.MIN_VALUE;
         for (int i = 0; i < batch; i++) {
@@ -216,12 +232,14 @@ public final class EngineBench {
         double best = rows.stream().mapToDouble(Row::bandwidthGBs).max().orElse(Double.NaN);
         StringBuilder sb = new StringBuilder();
         sb.append("| model | type | prefill tok/s | batch | decode tok/s | read bandwidth GB/s | decode efficiency "
-                + "| efficiency vs the run's best probe |\n");
-        sb.append("|---|---|---:|---:|---:|---:|---:|---:|\n");
+                + "| efficiency vs the run's best probe | decode tok/s per CPU-second x threads "
+                + "| efficiency per CPU-second |\n");
+        sb.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Row r : rows) {
-            sb.append(String.format(Locale.ROOT, "| %s | %s | %.0f | %d | %.1f | %.1f | %.0f%% | %.0f%% |%n", r.model(),
-                    r.type(), r.prefillTokS(), r.batch(), r.decodeTokS(), r.bandwidthGBs(), r.efficiency() * 100,
-                    r.efficiency() * r.bandwidthGBs() / best * 100));
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %.0f | %d | %.1f | %.1f | %.0f%% | %.0f%% | %.1f | %.0f%% |%n",
+                    r.model(), r.type(), r.prefillTokS(), r.batch(), r.decodeTokS(), r.bandwidthGBs(),
+                    r.efficiency() * 100, r.efficiency() * r.bandwidthGBs() / best * 100, r.cpuTokS(),
+                    r.cpuEfficiency() * 100));
         }
         sb.append(String.format(Locale.ROOT, "(best probe reading of this run: %.1f GB/s)%n", best));
         return sb.toString();

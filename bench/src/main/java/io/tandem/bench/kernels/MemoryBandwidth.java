@@ -22,6 +22,11 @@ public final class MemoryBandwidth {
     /** The last measurement as bytes per CPU-second per thread, times threads; see {@link CpuClock}. */
     static double lastCpuGBs;
 
+    /** {@link #lastCpuGBs}, for callers outside this package. */
+    public static synchronized double lastCpuGBs() {
+        return lastCpuGBs;
+    }
+
     /** Keeps the JIT from discarding the loads. */
     static volatile float sink;
 

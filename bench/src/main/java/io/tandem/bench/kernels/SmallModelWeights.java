@@ -38,13 +38,15 @@ final class SmallModelWeights implements AutoCloseable {
             layerParams += (long) shapes[m][0] * shapes[m][1];
         }
         layers = new WeightMatrix[layerCount][shapes.length];
+        Arena tiles = WeightMatrix.decodeTileArena(arena);
         for (int l = 0; l < layerCount; l++) {
             for (int m = 0; m < shapes.length; m++) {
                 MemorySegment s = l == 0 ? proto[m] : arena.allocate(proto[m].byteSize(), 64);
                 if (l > 0) {
                     s.copyFrom(proto[m]);
                 }
-                layers[l][m] = WeightMatrix.of(type, shapes[m][0], shapes[m][1], s);
+                // As the model loader does: Q8_0 gets the decode kernel's tiles (off: -Dtandem.matmul.q8Tiles=false).
+                layers[l][m] = WeightMatrix.of(type, shapes[m][0], shapes[m][1], s).withDecodeTiles(tiles);
             }
         }
         bytes = layerBytes * layerCount;

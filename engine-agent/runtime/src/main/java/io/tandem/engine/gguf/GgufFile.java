@@ -126,6 +126,30 @@ public final class GgufFile implements AutoCloseable {
         return dataOffset;
     }
 
+    /**
+     * An arena with the mapping's lifetime, for memory derived from this file's tensors (such as the decode kernels'
+     * repacked weights) that must be freed when the file is unmapped. Allocating from it is allowed; closing it is not
+     * (close the file instead).
+     */
+    public Arena lifetime() {
+        return new Arena() {
+            @Override
+            public MemorySegment allocate(long byteSize, long byteAlignment) {
+                return arena.allocate(byteSize, byteAlignment);
+            }
+
+            @Override
+            public MemorySegment.Scope scope() {
+                return arena.scope();
+            }
+
+            @Override
+            public void close() {
+                throw new UnsupportedOperationException("close the GgufFile, not its lifetime arena");
+            }
+        };
+    }
+
     /** False once {@link #close()} has unmapped the file. */
     public boolean isOpen() {
         return !closed.get();

@@ -25,8 +25,10 @@ import jdk.incubator.vector.VectorOperators;
  *   <li><b>Decode</b> ({@code n < }{@link #prefillThreshold()}): memory-bandwidth bound. Each thread walks its rows
  *       four at a time and streams every weight byte exactly once for all {@code n} tokens (tokens loop inside, two
  *       at a time, while the four rows sit in L1). F32 rows are read in place from the segment; Q8_0 with
- *       {@code n == 1} is decoded in registers and fused with the dot product; every other case decodes the four rows
- *       once into a float scratch ({@link Decoders}) and reuses it for all tokens.</li>
+ *       {@code n == 1} is decoded in registers and fused with the dot product, from the matrix's repacked
+ *       {@link WeightMatrix#decodeTiles() tiles} ({@link Q8Tiles}) where it has them, else from a heap copy of the
+ *       four GGML rows ({@link #dot4Q8_0}); every other case decodes the four rows once into a float scratch
+ *       ({@link Decoders}) and reuses it for all tokens.</li>
  *   <li><b>Prefill</b>: compute bound. The activations are first transposed into token panels
  *       {@code xt[panel][col][L]} (L = float lanes, 16 with AVX-512) so that one vector holds one column of L tokens.
  *       Each thread then takes tiles of 8 weight rows, decodes 256 columns of them into a float scratch and runs an
@@ -50,6 +52,41 @@ import jdk.incubator.vector.VectorOperators;
  *   <li>Dead end: one row at a time, one sequential stream per thread like the probe's, four accumulators
  *       ({@code StreamProbe F32 512 1}, alternating, three runs each): 77-87% of the probe per CPU-second, against
  *       88-92% for the four-row kernel. The four interleaved row streams are not what holds it back.</li>
+ * </ul>
+ *
+ * <p>Q8_0 decode at batch 1 (2026-11-22, same machine; {@code io.tandem.bench.kernels.Q8LayoutProbe 512} on one
+ * [657928 x 768] matrix, and {@code StreamProbe Q8_0 512 1} on the small model's shapes, per CPU-second against the
+ * bandwidth probe, A and B alternating in the same run):
+ * <ul>
+ *   <li>Kept: the {@link Q8Tiles} layout (one ascending stream per 4-row tile, f16 scales of 8 blocks in a 64-byte
+ *       header) in huge-page memory ({@link HugePages}). One matrix: 66-68% against 44-50% for the heap-copy path;
+ *       {@code StreamProbe}: 52-57% against 40-45%. Cache-resident on one core it computes 16.8-17 GB/s against
+ *       14-16: the kernel is not much cheaper, the gain is in how far the prefetcher runs ahead.</li>
+ *   <li>Dead end: the tiled layout in ordinary 4 KiB pages: 44-49%, no better than the GGML layout; and the GGML
+ *       layout in huge pages, decoded in place or through the heap copy: 40-49%, no better either. Only the two
+ *       together help.</li>
+ *   <li>Dead end: scales converted to f32 at pack time (4 bytes a block instead of 2, one broadcast load per block and
+ *       no conversion at all): 53-64% against 59-72% for f16 in the same runs; 6% more bytes cost more than the
+ *       conversion saves.</li>
+ *   <li>Dead end: handling Inf/NaN block scales in the kernel's vector f16 conversion, as {@link Decoders} does (five
+ *       more operations per 16 scales): 60-62% against 66-68%; such matrices are now simply not packed.</li>
+ *   <li>Trap: a helper method returning the widened vector (as {@link #q8}) is not inlined once the kernel itself is
+ *       inlined into {@link #decodeRows}, and every returned vector is boxed: 7.4 against 16.8 GB/s cache-resident.
+ *       The conversions are written out in {@link Q8Tiles}.</li>
+ *   <li>Task size, one matrix, tiled: 8 tasks 66-69%, 512 tasks (1 MiB each) 66-69%, 4096 (128 KiB) 54-66% over two
+ *       runs. In {@code StreamProbe} one task per thread per matrix instead of four: 54-58% against 54-55%, and again
+ *       with the tiles of consecutive matrices adjacent in one huge-page chunk (05:35 UTC): 55-59% against 55-57%; no
+ *       clear change, so the four tasks per thread that absorb a slow neighbour stay. What still separates {@code StreamProbe} (52-57%) from the single matrix (66-68%), with 332 parallel
+ *       loops per sweep over seven shapes, is not pinned down.</li>
+ *   <li>Dead end: other widenings in the tiled kernel ({@code Q8LayoutProbe -Dwiden=...}, huge pages, two runs of two
+ *       rounds each, alternating, 05:32-05:35 UTC, load 4.7-5.5): B2F as kept 68-71% of the probe; B2I then I2F
+ *       65-70%; B2S then S2F 67-69%; one 512-bit load per two block rows, converted part by part (parts 0..3) 38-47%.
+ *       Cache-resident on one core (1 MiB, three rounds): 16.5-16.6, 17.1-17.8, 16.4-17.5 and 16.6-17.7 GB/s, so
+ *       B2I computes a few percent faster but streams no faster from DRAM.</li>
+ *   <li>Not measured in this round: eight-row tiles in the new layout.</li>
+ *   <li>Dead end for F32: the same matrices copied into huge pages ({@code StreamProbe F32 512 1}, three runs each,
+ *       alternating): 85-87% against 83-89% from 4 KiB pages, no change; its kernel does so little per byte that
+ *       the prefetcher keeps up anyway.</li>
  * </ul>
  *
  * <p>Work is split across the pool by contiguous row ranges (multiples of the tile height), so threads write disjoint,
@@ -87,6 +124,7 @@ public final class Matmul {
         float[] acc = new float[0];
         float[] xt = new float[0];
         byte[] bytes = new byte[0];
+        final float[] scales = new float[32];
 
         byte[] bytes(int size) {
             if (bytes.length < size) {
@@ -232,6 +270,12 @@ public final class Matmul {
             }
             return;
         }
+        MemorySegment tiles = w.decodeTiles();
+        if (tiles != null && n == 1) {
+            // r0 is a multiple of the tile height (task ranges are aligned to DR); the last tile may be partial.
+            Q8Tiles.rows(tiles, cols, x, out, r0, r1, SCRATCH.get().scales);
+            return;
+        }
         if (type == GgmlType.Q8_0 && n == 1 && L == 16) {
             int r = r0;
             // Bulk-copying the four rows to a heap buffer first and decoding from there streams faster from DRAM
@@ -319,7 +363,10 @@ public final class Matmul {
     }
 
     /**
-     * Four Q8_0 rows dotted with one token, decoding in registers: per block, sum(q * x) then scale by d.
+     * Four Q8_0 rows dotted with one token, decoding in registers: per block, sum(q * x) then scale by d. The path for
+     * Q8_0 matrices without {@link WeightMatrix#decodeTiles() tiles}; those with tiles use {@link Q8Tiles#dot4}, the
+     * same arithmetic over a layout that streams faster (see the class Javadoc). The measurements below are of this
+     * kernel.
      *
      * <p>Widening the weights to float was measured against llama.cpp's approach of quantizing the activation to int8
      * once per call and multiplying in the integer domain (byte to short widening, short multiply, pairwise add to

@@ -14,7 +14,9 @@ import java.util.function.IntConsumer;
 /**
  * Reads a model's configuration and weights out of an open GGUF file.
  *
- * <p>Matrices are wrapped in place (slices of the file mapping); vectors are converted to F32 arrays. Every
+ * <p>Matrices are wrapped in place (slices of the file mapping), and the projection matrices that decode streams
+ * get the kernels' tiled copy where there is one ({@link WeightMatrix#withDecodeTiles()}: Q8_0); vectors are
+ * converted to F32 arrays. Every
  * tensor's type and shape is checked against the configuration so that a wrong file fails here, naming the file
  * and the tensor, rather than producing garbage in the forward pass.
  */
@@ -72,6 +74,9 @@ public final class ModelLoader {
      * Wraps the weights of {@code file}; {@code progress} hears the index of each loaded layer (0..nLayers-1).
      */
     public static ModelWeights weights(GgufFile file, ModelConfig c, IntConsumer progress) {
+        // Tiled copies live exactly as long as the mapping: unmapping the file (a level-2 sleep) frees them too. They
+        // share 32 MiB huge-page chunks rather than each taking whole 2 MiB pages.
+        java.lang.foreign.Arena tiles = WeightMatrix.decodeTileArena(file.lifetime());
         WeightMatrix embd = matrix(file, "token_embd.weight", c.vocabSize(), c.dim());
         List<LayerWeights> layers = new ArrayList<>(c.nLayers());
         for (int i = 0; i < c.nLayers(); i++) {
@@ -80,22 +85,28 @@ public final class ModelLoader {
             boolean qkNorm = c.architecture().qkNorm();
             layers.add(new LayerWeights(
                     vector(file, b + "attn_norm.weight", c.dim()),
-                    matrix(file, b + "attn_q.weight", c.qDim(), c.dim()),
-                    matrix(file, b + "attn_k.weight", c.kvDim(), c.dim()),
-                    matrix(file, b + "attn_v.weight", c.kvDim(), c.dim()),
-                    matrix(file, b + "attn_output.weight", c.dim(), c.qDim()),
+                    matrix(file, b + "attn_q.weight", c.qDim(), c.dim()).withDecodeTiles(tiles),
+                    matrix(file, b + "attn_k.weight", c.kvDim(), c.dim()).withDecodeTiles(tiles),
+                    matrix(file, b + "attn_v.weight", c.kvDim(), c.dim()).withDecodeTiles(tiles),
+                    matrix(file, b + "attn_output.weight", c.dim(), c.qDim()).withDecodeTiles(tiles),
                     bias ? vector(file, b + "attn_q.bias", c.qDim()) : null,
                     bias ? vector(file, b + "attn_k.bias", c.kvDim()) : null,
                     bias ? vector(file, b + "attn_v.bias", c.kvDim()) : null,
                     qkNorm ? vector(file, b + "attn_q_norm.weight", c.headDim()) : null,
                     qkNorm ? vector(file, b + "attn_k_norm.weight", c.headDim()) : null,
                     vector(file, b + "ffn_norm.weight", c.dim()),
-                    matrix(file, b + "ffn_gate.weight", c.ffnDim(), c.dim()),
-                    matrix(file, b + "ffn_up.weight", c.ffnDim(), c.dim()),
-                    matrix(file, b + "ffn_down.weight", c.dim(), c.ffnDim())));
+                    matrix(file, b + "ffn_gate.weight", c.ffnDim(), c.dim()).withDecodeTiles(tiles),
+                    matrix(file, b + "ffn_up.weight", c.ffnDim(), c.dim()).withDecodeTiles(tiles),
+                    matrix(file, b + "ffn_down.weight", c.dim(), c.ffnDim()).withDecodeTiles(tiles)));
             progress.accept(i);
         }
-        WeightMatrix output = c.tiedEmbeddings() ? embd : matrix(file, "output.weight", c.vocabSize(), c.dim());
+        // Embedding lookups read rows of data(); only the output projection needs the decode kernel's tiles. A tied
+        // output stays the very same object as the embedding (WeightSlots and WeightArenas test identity).
+        if (c.tiedEmbeddings()) {
+            embd = embd.withDecodeTiles(tiles);
+        }
+        WeightMatrix output = c.tiedEmbeddings() ? embd
+                : matrix(file, "output.weight", c.vocabSize(), c.dim()).withDecodeTiles(tiles);
         float[] ropeFreqs = file.findTensor("rope_freqs.weight").isPresent()
                 ? vector(file, "rope_freqs.weight", c.ropeDim() / 2) : null;
         return new ModelWeights(embd, layers, vector(file, "output_norm.weight", c.dim()), output, ropeFreqs);

@@ -40,6 +40,37 @@ public final class WeightArenas {
         return WeightMatrix.of(type, rows, cols, seg);
     }
 
+    /**
+     * {@code m} (owned by this table) with the decode kernels' tiled copy ({@link WeightMatrix#withDecodeTiles}) in
+     * the same arena, so that {@link #free} releases both; {@code m} itself where there is no such copy. The returned
+     * matrix keeps {@code m}'s data segment, so this table recognizes it as {@code m}.
+     */
+    public WeightMatrix withDecodeTiles(WeightMatrix m) {
+        Arena a;
+        synchronized (lock) {
+            a = owned.get(m.data());
+        }
+        if (a == null) {
+            throw new IllegalArgumentException("m: a matrix this table does not own");
+        }
+        return m.withDecodeTiles(new Arena() {
+            @Override
+            public MemorySegment allocate(long byteSize, long byteAlignment) {
+                return a.allocate(byteSize, byteAlignment);
+            }
+
+            @Override
+            public MemorySegment.Scope scope() {
+                return a.scope();
+            }
+
+            @Override
+            public void close() {
+                throw new UnsupportedOperationException("free the matrix through WeightArenas");
+            }
+        });
+    }
+
     /** Whether {@code m}'s memory belongs to this table. */
     public boolean owns(WeightMatrix m) {
         synchronized (lock) {

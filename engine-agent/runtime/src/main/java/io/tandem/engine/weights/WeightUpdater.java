@@ -198,7 +198,9 @@ public final class WeightUpdater {
                 t.read((long) sourceRow(r, rows, heads) * cols, row, cols);
                 Quants.quantizeRow(current.type(), row, 0, cols, out.data(), out.rowOffset(r));
             }
-            return out;
+            // A replacement gets the decode tiles where the matrix it replaces had them (the loader's choice), in
+            // its own arena, so that freeing it frees both.
+            return current.decodeTiles() != null ? engine.weightArenas().withDecodeTiles(out) : out;
         } catch (RuntimeException e) {
             engine.weightArenas().free(out);
             throw e;

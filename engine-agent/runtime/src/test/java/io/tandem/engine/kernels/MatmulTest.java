@@ -2,6 +2,7 @@ package io.tandem.engine.kernels;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.tandem.engine.tensor.GgmlType;
 import io.tandem.engine.tensor.Quants;
@@ -121,6 +122,83 @@ class MatmulTest {
                 assertThat(outs[i]).containsExactly(single);
             }
         }
+    }
+
+    @Test
+    void q8DecodeTilesMatchTheReferenceForOddShapes() {
+        assumeTrue(Q8Tiles.supported(), "the tiled kernel needs 16 float lanes");
+        // Row counts that leave 1..3 rows in the last tile; column counts of 1, 3, 8 (one full group), 9 and 25 blocks.
+        int[] rowCounts = {1, 2, 3, 5, 7, 37, 64, 258};
+        int[] colCounts = {32, 96, 256, 288, 800};
+        for (int rows : rowCounts) {
+            for (int cols : colCounts) {
+                WeightMatrix plain = randomMatrix(GgmlType.Q8_0, rows, cols, rows * 7L + cols);
+                WeightMatrix tiled = plain.withDecodeTiles();
+                assertThat(tiled.decodeTiles()).as("tiles for [%d x %d]", rows, cols).isNotNull();
+                assertThat(tiled.data()).isSameAs(plain.data());
+                for (int n : new int[] {1, 2, 17}) {
+                    float[] x = randomActivations(n, cols, n + cols);
+                    float[] out = new float[n * rows + 3];
+                    java.util.Arrays.fill(out, Float.NaN);
+                    Matmul.matmul(pool, tiled, x, n, out);
+                    assertMatches(tiled, x, n, out);
+                    assertThat(out[n * rows]).as("untouched past the last row").isNaN();
+                }
+            }
+        }
+    }
+
+    @Test
+    void q8DecodeTilesConvertEveryFiniteScaleExactly() {
+        assumeTrue(Q8Tiles.supported(), "the tiled kernel needs 16 float lanes");
+        // One block per row, every finite f16 scale once (subnormals, both zeros, the largest), all quants 1 and x all
+        // 1: each result is 32 * d, exact in any summation order, so a wrong conversion cannot hide in rounding.
+        java.util.List<Short> scales = new java.util.ArrayList<>();
+        for (int bits = 0; bits < 1 << 16; bits++) {
+            if ((bits & 0x7C00) != 0x7C00) {
+                scales.add((short) bits);
+            }
+        }
+        int rows = scales.size();
+        MemorySegment data = Arena.ofAuto().allocate(rows * 34L);
+        for (int r = 0; r < rows; r++) {
+            data.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 34L * r, scales.get(r));
+            data.asSlice(34L * r + 2, 32).fill((byte) 1);
+        }
+        WeightMatrix tiled = WeightMatrix.of(GgmlType.Q8_0, rows, 32, data).withDecodeTiles();
+        float[] x = new float[32];
+        java.util.Arrays.fill(x, 1f);
+        float[] out = new float[rows];
+        Matmul.matmul(pool, tiled, x, 1, out);
+        for (int r = 0; r < rows; r++) {
+            short d = scales.get(r);
+            assertThat(out[r]).as("scale 0x%04x", d & 0xFFFF).isEqualTo(32f * Float.float16ToFloat(d));
+        }
+    }
+
+    @Test
+    void q8MatrixWithAnInfOrNanScaleKeepsTheGgmlLayout() {
+        for (short bad : new short[] {0x7C00, (short) 0xFC00, 0x7E00}) {
+            WeightMatrix w = randomMatrix(GgmlType.Q8_0, 9, 64, 4);
+            w.data().set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 5 * w.rowBytes() + 34, bad);
+            assertThat(w.withDecodeTiles()).as("scale 0x%04x", bad & 0xFFFF).isSameAs(w);
+        }
+    }
+
+    @Test
+    void onlyQ8_0GetsDecodeTiles() {
+        for (GgmlType type : GgmlType.values()) {
+            WeightMatrix w = randomMatrix(type, 4, type.blockSize(), 1);
+            if (type != GgmlType.Q8_0 || !Q8Tiles.supported()) {
+                assertThat(w.withDecodeTiles()).as("%s", type).isSameAs(w);
+            } else {
+                WeightMatrix t = w.withDecodeTiles();
+                assertThat(t.withDecodeTiles()).as("packing twice").isSameAs(t);
+            }
+        }
+        WeightMatrix f32 = randomMatrix(GgmlType.F32, 4, 32, 1);
+        assertThatThrownBy(() -> new WeightMatrix(GgmlType.F32, 4, 32, f32.data(), f32.data()))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("decodeTiles");
     }
 
     @Test

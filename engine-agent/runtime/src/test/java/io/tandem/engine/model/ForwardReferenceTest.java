@@ -33,6 +33,7 @@ class ForwardReferenceTest {
                 Arguments.of("llama-gqa", base),
                 Arguments.of("llama-tied", base.withTied(true).withSeed(12)),
                 Arguments.of("llama-q8_0", base.withType(GgmlType.Q8_0).withSeed(13)),
+                Arguments.of("llama-q8_0-tied", base.withType(GgmlType.Q8_0).withTied(true).withSeed(16)),
                 Arguments.of("qwen2-bias", base.withArchitecture("qwen2").withSeed(14)),
                 Arguments.of("qwen3-qknorm", new ModelSpec("ref", "qwen3", 128, 2, 4, 2, 48, 256, 600, 256,
                         GgmlType.F32, true, 15)));
@@ -52,6 +53,89 @@ class ForwardReferenceTest {
         try (LoadedModel m = LoadedModel.load(TestModels.stories())) {
             compare(m, 9, 4);
         }
+    }
+
+    @Test
+    void q8DecodeTiles_giveTheLogitsOfTheFileLayout() {
+        ModelSpec spec = models().map(a -> (ModelSpec) a.get()[1]).filter(s -> s.type() == GgmlType.Q8_0)
+                .findFirst().orElseThrow();
+        Path path = TestModels.generated(spec, "ref-llama-q8_0.gguf");
+        try (LoadedModel m = LoadedModel.load(path)) {
+            ModelWeights tiled = m.weights();
+            assertThat(tiled.layers().get(0).wq().decodeTiles()).as("the loader packs Q8_0 projections").isNotNull();
+            ModelWeights plain = withoutTiles(tiled);
+            ModelConfig c = m.config();
+            int[] tokens = new SplittableRandom(3).ints(12, 0, c.vocabSize()).toArray();
+            float[][] logits = new float[2][];
+            ModelWeights[] both = {tiled, plain};
+            KvLayout layout = new KvLayout(KvDtype.F32, c.nLayers(), c.nKvHeads(), c.headDim(), 4);
+            for (int step = 8; step < tokens.length; step++) {
+                for (int i = 0; i < 2; i++) {
+                    try (ComputePool pool = new ComputePool(2);
+                         KvCache cache = new KvCache(layout, 8, KvMemoryProvider.offHeap())) {
+                        int[] table = {0, 1, 2, 3, 4, 5, 6, 7};
+                        LlamaForward f = new LlamaForward(c, pool, 16, 1);
+                        ForwardBatch b = new ForwardBatch(16, 1);
+                        b.addSequence(table, tokens, 0, step, 0, true);
+                        f.forward(both[i], cache, b);
+                        b.clear();
+                        b.addSequence(table, tokens, step, step + 1, step, true);
+                        logits[i] = f.forward(both[i], cache, b).clone();
+                    }
+                }
+                // The same float operations per lane in both kernels; reduceLanes may associate differently while one
+                // of them still runs interpreted, so agreement is to rounding, and the greedy choice is the same.
+                for (int v = 0; v < c.vocabSize(); v++) {
+                    assertThat(logits[0][v]).as("position %d, logit %d", step, v)
+                            .isCloseTo(logits[1][v], org.assertj.core.data.Offset.offset(1e-4f));
+                }
+                assertThat(argmax(logits[0])).as("greedy token at position %d", step).isEqualTo(argmax(logits[1]));
+            }
+        }
+    }
+
+    @Test
+    void q8DecodeTiles_areFreedWithTheMappingAndWithTheirWeightArena() {
+        ModelSpec spec = models().map(a -> (ModelSpec) a.get()[1]).filter(s -> s.type() == GgmlType.Q8_0)
+                .findFirst().orElseThrow();
+        Path path = TestModels.generated(spec, "ref-llama-q8_0.gguf");
+        try (LoadedModel m = LoadedModel.load(path)) {
+            java.lang.foreign.MemorySegment tiles = m.weights().layers().get(0).wDown().decodeTiles();
+            assertThat(tiles.scope().isAlive()).isTrue();
+            m.unmapWeights(); // what a level-2 sleep does
+            assertThat(tiles.scope().isAlive()).as("tiles after unmapping").isFalse();
+            assertThat(m.remapWeights().layers().get(0).wDown().decodeTiles().scope().isAlive()).isTrue();
+        }
+        WeightArenas arenas = new WeightArenas();
+        WeightMatrix owned = arenas.allocate(GgmlType.Q8_0, 6, 64);
+        WeightMatrix tiled = arenas.withDecodeTiles(owned);
+        assertThat(tiled.decodeTiles()).isNotNull();
+        assertThat(arenas.owns(tiled)).isTrue();
+        arenas.free(tiled);
+        assertThat(tiled.decodeTiles().scope().isAlive()).as("tiles after free").isFalse();
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> arenas.withDecodeTiles(owned))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    private static ModelWeights withoutTiles(ModelWeights w) {
+        java.util.function.UnaryOperator<WeightMatrix> strip =
+                m -> new WeightMatrix(m.type(), m.rows(), m.cols(), m.data(), null);
+        java.util.List<LayerWeights> layers = w.layers().stream().map(l -> new LayerWeights(l.attnNorm(),
+                strip.apply(l.wq()), strip.apply(l.wk()), strip.apply(l.wv()), strip.apply(l.wo()), l.bq(), l.bk(),
+                l.bv(), l.qNorm(), l.kNorm(), l.ffnNorm(), strip.apply(l.wGate()), strip.apply(l.wUp()),
+                strip.apply(l.wDown()))).toList();
+        return new ModelWeights(strip.apply(w.tokenEmbedding()), layers, w.outputNorm(), strip.apply(w.output()),
+                w.ropeFreqFactors());
     }
 
     /** Prefills {@code prompt} tokens as one chunk, then decodes {@code steps} more, comparing every logits row. */
