@@ -199,6 +199,25 @@ class GenerationFastPathIT {
         assertThat(chat(proxy.base(), false).statusCode()).isEqualTo(200);
     }
 
+    /**
+     * A body that arrives over several reads (buffered by Micronaut's handler before the route sees it) and one sent
+     * after {@code Expect: 100-continue} are served like any other.
+     */
+    @Test
+    void largeAndExpectContinueBodiesAreServed() throws Exception {
+        String prompt = "y".repeat(60_000); // under the 64KB limit of this proxy, over one socket read
+        HttpResponse<String> large = post(proxy.base(), "/v1/chat/completions",
+                "{\"model\":\"mock\",\"messages\":[{\"role\":\"user\",\"content\":\"" + prompt + "\"}]}");
+        assertThat(large.statusCode()).as(large.body()).isEqualTo(200);
+        assertThat(large.body()).isEqualTo(WHOLE);
+        HttpResponse<String> continued = HTTP.send(HttpRequest.newBuilder(URI.create(proxy.base() + "/v1/completions"))
+                .timeout(Duration.ofSeconds(30)).expectContinue(true).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"mock\",\"prompt\":\"hi\"}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(continued.statusCode()).as(continued.body()).isEqualTo(200);
+        assertThat(continued.body()).isEqualTo(WHOLE);
+    }
+
     private static JsonNode error(HttpResponse<String> r) throws IOException {
         assertThat(r.headers().firstValue("content-type")).hasValueSatisfying(v -> assertThat(v).startsWith("application/json"));
         JsonNode e = JSON.readTree(r.body()).path("error");
