@@ -49,25 +49,9 @@ public final class Q8LayoutProbe {
     /** Widening in the tiled-f16 column: b2f (default, as the engine), b2i (then I2F), b2s (then S2F), p512. */
     static final String WIDEN = System.getProperty("widen", "b2f");
 
+    /** The engine's huge-page allocation ({@link io.tandem.engine.kernels.HugePages}), freed with {@code arena}. */
     static MemorySegment huge(long size, Arena arena) {
-        try {
-            var linker = java.lang.foreign.Linker.nativeLinker();
-            var lookup = linker.defaultLookup();
-            var mmap = linker.downcallHandle(lookup.find("mmap").orElseThrow(), java.lang.foreign.FunctionDescriptor.of(
-                    ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
-                    ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
-            var madvise = linker.downcallHandle(lookup.find("madvise").orElseThrow(),
-                    java.lang.foreign.FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
-                            ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
-            long sz = (size + (4L << 20)) & ~((2L << 20) - 1);
-            MemorySegment p = (MemorySegment) mmap.invokeExact(MemorySegment.NULL, sz, 3, 0x22, -1, 0L);
-            long a = (p.address() + (2L << 20) - 1) & ~((2L << 20) - 1);
-            MemorySegment al = MemorySegment.ofAddress(a);
-            int rc = (int) madvise.invokeExact(al, sz - (a - p.address()) & ~((2L << 20) - 1), 14);
-            return al.reinterpret(size);
-        } catch (Throwable t) {
-            throw new RuntimeException(t);
-        }
+        return io.tandem.engine.kernels.HugePages.allocate(size, arena);
     }
 
     /** Repacked: per tile of 4 rows, per group of up to G blocks: 64 bytes of f16 scales [j*4+r], then quants. */

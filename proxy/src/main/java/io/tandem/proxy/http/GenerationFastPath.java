@@ -34,6 +34,7 @@ import jakarta.inject.Singleton;
 @Singleton
 @Requires(property = "tandem.proxy.fast-path", notEquals = "false")
 public class GenerationFastPath implements BeanCreatedEventListener<NettyServerCustomizer.Registry> {
+    private static final System.Logger LOG = System.getLogger(GenerationFastPath.class.getName());
     private static final String MICRONAUT_HANDLER = "micronaut-inbound-handler";
     private static final Field REQUEST_HANDLER;
 
@@ -70,6 +71,31 @@ public class GenerationFastPath implements BeanCreatedEventListener<NettyServerC
         return registry;
     }
 
+    /** What every connection's handler is built from, resolved on the first connection. */
+    private record Parts(Router router, AccessPolicy policy, ProxyMetrics metrics, HttpCompressionStrategy compression,
+                         BodySizeLimits limits, boolean decompression) {}
+
+    private volatile Parts parts;
+
+    private Parts parts(Channel first) {
+        Parts p = parts;
+        if (p == null) {
+            synchronized (this) {
+                p = parts;
+                if (p == null) {
+                    NettyHttpServerConfiguration cfg = server.get();
+                    p = new Parts(router.get(), policy.get(), metrics.get(), compression.get(),
+                            new BodySizeLimits(cfg.getMaxRequestSize(), cfg.getMaxRequestBufferSize()),
+                            cfg.isRequestDecompressionEnabled());
+                    parts = p;
+                    LOG.log(System.Logger.Level.INFO, "generation routes on the Netty fast path; transport: "
+                            + first.getClass().getSimpleName());
+                }
+            }
+        }
+        return p;
+    }
+
     private void install(Channel channel) {
         ChannelPipeline pipeline = channel.pipeline();
         ChannelHandler current = pipeline.get(MICRONAUT_HANDLER);
@@ -82,12 +108,12 @@ public class GenerationFastPath implements BeanCreatedEventListener<NettyServerC
         } catch (IllegalAccessException e) {
             throw new IllegalStateException(e);
         }
-        NettyHttpServerConfiguration cfg = server.get();
+        Parts p = parts(channel);
         PipeliningServerHandler ours = new PipeliningServerHandler(
-                new GenerationHandler(next, router.get(), policy.get(), metrics.get()));
-        ours.setCompressionStrategy(compression.get());
-        ours.setBodySizeLimits(new BodySizeLimits(cfg.getMaxRequestSize(), cfg.getMaxRequestBufferSize()));
-        ours.setRequestDecompressionEnabled(cfg.isRequestDecompressionEnabled());
+                new GenerationHandler(next, p.router(), p.policy(), p.metrics()));
+        ours.setCompressionStrategy(p.compression());
+        ours.setBodySizeLimits(p.limits());
+        ours.setRequestDecompressionEnabled(p.decompression());
         pipeline.replace(micronaut, MICRONAUT_HANDLER, ours);
     }
 

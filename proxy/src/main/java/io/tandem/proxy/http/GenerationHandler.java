@@ -3,13 +3,11 @@ package io.tandem.proxy.http;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.util.Date;
 import java.util.function.BiConsumer;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import io.micronaut.http.body.AvailableByteBody;
 import io.micronaut.http.body.CloseableByteBody;
@@ -31,6 +29,7 @@ import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
+import io.tandem.proxy.errors.ApiError;
 import io.tandem.proxy.errors.ErrorReply;
 import io.tandem.proxy.metrics.ProxyMetrics;
 import io.tandem.proxy.routing.Router;
@@ -196,18 +195,11 @@ final class GenerationHandler implements RequestHandler {
     }
 
     private static void writeError(OutboundAccess out, ErrorReply e) {
-        ObjectNode root = JSON.createObjectNode();
-        ObjectNode err = root.putObject("error");
-        err.put("message", e.message());
-        err.put("type", e.type());
-        err.put("code", e.code());
-        err.putNull("param");
         byte[] bytes;
         try {
-            bytes = JSON.writeValueAsBytes(root);
+            bytes = JSON.writeValueAsBytes(new ApiError(new ApiError.Body(e.message(), e.type(), e.code(), null)));
         } catch (JsonProcessingException x) {
-            bytes = "{\"error\":{\"message\":\"internal error\",\"type\":\"server_error\",\"code\":\"internal_error\",\"param\":null}}"
-                    .getBytes(StandardCharsets.UTF_8);
+            throw new IllegalStateException("an ApiError always serializes", x);
         }
         HttpResponse head = head(e.status(), "application/json");
         if (e.retryAfterSeconds() > 0) {

@@ -21,6 +21,7 @@ import io.tandem.controller.PickRequest;
 import io.tandem.controller.Route;
 import io.tandem.controller.RoutingMode;
 import io.tandem.proxy.config.ProxyConfig;
+import io.tandem.proxy.errors.ErrorReply;
 import io.tandem.proxy.errors.UpstreamFailedException;
 import io.tandem.proxy.errors.UpstreamTimeoutException;
 import io.tandem.proxy.metrics.ProxyMetrics;
@@ -98,7 +99,7 @@ public class Router {
         CompletableFuture<Reply> reply = attempt(call, 1, new HashSet<>(), null).handle((a, e) -> {
             if (e != null) {
                 if (!call.cancelled()) {
-                    metrics.error(route, ProxyErrorStatus.of(e));
+                    metrics.error(route, ErrorReply.of(e).status());
                 }
                 throw e instanceof CompletionException ce ? ce : new CompletionException(e);
             }
@@ -134,13 +135,13 @@ public class Router {
             return CompletableFuture.failedFuture(new CancellationException("client went away"));
         }
         return controller.pick(PickRequest.of(call.model, mode, call.prompt).excluding(excluded))
-                .exceptionallyCompose(e -> CompletableFuture.failedFuture(last != null ? last : unwrap(e)))
+                .exceptionallyCompose(e -> CompletableFuture.failedFuture(last != null ? last : ErrorReply.unwrap(e)))
                 .thenCompose(route -> switch (route) {
                     case Route.Hybrid h -> exchange(call, h.node().url(), "hybrid", call.raw, Hooks.NONE);
                     case Route.Disaggregated d -> distServe(call, d);
                 })
                 .exceptionallyCompose(e -> {
-                    Throwable c = unwrap(e);
+                    Throwable c = ErrorReply.unwrap(e);
                     if (c instanceof NodeFailure f && f.clientError() instanceof UpstreamFailedException
                             && n < config.maxAttempts() && !call.cancelled()) {
                         metrics.retry(call.route);
@@ -364,7 +365,7 @@ public class Router {
     }
 
     private NodeFailure failure(String node, String stage, Throwable error) {
-        Throwable c = unwrap(error);
+        Throwable c = ErrorReply.unwrap(error);
         if (c instanceof CancellationException ce) {
             controller.recordLatency(node, Duration.ZERO);
             throw ce;
@@ -395,10 +396,6 @@ public class Router {
     private static String snippet(byte[] body) {
         String s = new String(body, 0, Math.min(body.length, 300), StandardCharsets.UTF_8);
         return s.replace('\n', ' ');
-    }
-
-    static Throwable unwrap(Throwable e) {
-        return io.tandem.proxy.errors.ErrorReply.unwrap(e);
     }
 
     private static Duration since(long t0) {

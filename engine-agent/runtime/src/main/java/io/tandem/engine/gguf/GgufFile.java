@@ -1,6 +1,7 @@
 package io.tandem.engine.gguf;
 
 import io.tandem.engine.errors.GgufFormatException;
+import io.tandem.engine.kernels.Arenas;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -132,22 +133,7 @@ public final class GgufFile implements AutoCloseable {
      * (close the file instead).
      */
     public Arena lifetime() {
-        return new Arena() {
-            @Override
-            public MemorySegment allocate(long byteSize, long byteAlignment) {
-                return arena.allocate(byteSize, byteAlignment);
-            }
-
-            @Override
-            public MemorySegment.Scope scope() {
-                return arena.scope();
-            }
-
-            @Override
-            public void close() {
-                throw new UnsupportedOperationException("close the GgufFile, not its lifetime arena");
-            }
-        };
+        return Arenas.borrowed(arena, "close the GgufFile, not its lifetime arena");
     }
 
     /** False once {@link #close()} has unmapped the file. */

@@ -23,7 +23,7 @@ import java.lang.invoke.MethodHandle;
  *
  * <p>Thread-safe (stateless after class initialization).
  */
-final class HugePages {
+public final class HugePages {
     private HugePages() {
     }
 
@@ -66,7 +66,7 @@ final class HugePages {
      * {@code bytes} of zeroed native memory, 2 MiB-aligned and huge-page backed where possible (at least 64-byte
      * aligned otherwise), freed when {@code owner} closes (or, for an automatic arena, once unreachable).
      */
-    static MemorySegment allocate(long bytes, Arena owner) {
+    public static MemorySegment allocate(long bytes, Arena owner) {
         if (bytes <= 0) {
             throw new IllegalArgumentException("bytes: " + bytes + " (expected: > 0)");
         }

@@ -1,5 +1,6 @@
 package io.tandem.engine.model;
 
+import io.tandem.engine.kernels.Arenas;
 import io.tandem.engine.kernels.WeightMatrix;
 import io.tandem.engine.tensor.GgmlType;
 import java.lang.foreign.Arena;
@@ -53,22 +54,7 @@ public final class WeightArenas {
         if (a == null) {
             throw new IllegalArgumentException("m: a matrix this table does not own");
         }
-        return m.withDecodeTiles(new Arena() {
-            @Override
-            public MemorySegment allocate(long byteSize, long byteAlignment) {
-                return a.allocate(byteSize, byteAlignment);
-            }
-
-            @Override
-            public MemorySegment.Scope scope() {
-                return a.scope();
-            }
-
-            @Override
-            public void close() {
-                throw new UnsupportedOperationException("free the matrix through WeightArenas");
-            }
-        });
+        return m.withDecodeTiles(Arenas.borrowed(a, "free the matrix through WeightArenas"));
     }
 
     /** Whether {@code m}'s memory belongs to this table. */
