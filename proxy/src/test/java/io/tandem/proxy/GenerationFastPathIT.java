@@ -144,6 +144,15 @@ class GenerationFastPathIT {
         assertThat(proxy.metric("tandem_proxy_fast_path_requests_total", "") - before).isEqualTo(3);
     }
 
+    /** On Linux x86-64 the connections run on Netty's epoll transport (the native library is a dependency). */
+    @Test
+    void connectionsUseEpollOnLinux() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(System.getProperty("os.name").startsWith("Linux")
+                && System.getProperty("os.arch").equals("amd64"), "epoll's native library is for Linux x86-64");
+        assertThat(java.nio.file.Files.readString(proxy.log))
+                .contains("generation routes on the Netty fast path; transport: EpollSocketChannel");
+    }
+
     @Test
     void pipelinedRequestsAreAnsweredInOrder() throws Exception {
         String chatBody = "{\"model\":\"mock\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
