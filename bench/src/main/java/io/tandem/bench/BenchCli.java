@@ -83,14 +83,7 @@ public final class BenchCli implements Callable<Integer> {
             cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
             cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
             cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), BenchCli.class.getName()));
-            for (int i = 0; i < args.length; i++) {
-                if (args[i].equals("--types")) {
-                    i++;
-                } else if (!args[i].startsWith("--types=")) {
-                    cmd.add(args[i]);
-                }
-            }
-            cmd.addAll(List.of("--types", type, "--same-jvm"));
+            cmd.addAll(childArgs(args, type));
             Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
             List<String> out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8)
                     .lines().toList();
@@ -110,6 +103,20 @@ public final class BenchCli implements Callable<Integer> {
         rest.forEach(System.out::println);
         System.out.println("(each type measured in its own JVM; --same-jvm for one)");
         return 0;
+    }
+
+    /** This command's arguments for the run of {@code type} alone: every {@code --types} replaced, in this JVM. */
+    static List<String> childArgs(String[] args, String type) {
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--types")) {
+                i++;
+            } else if (!args[i].startsWith("--types=")) {
+                out.add(args[i]);
+            }
+        }
+        out.addAll(List.of("--types", type, "--same-jvm"));
+        return out;
     }
 
     @CommandLine.Spec
