@@ -1,5 +1,6 @@
 package io.tandem.kv;
 
+import io.tandem.kv.ucx.UcxTransport;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;
@@ -27,10 +28,14 @@ import java.util.Objects;
  *        writes to its destination blocks, and populate this process's mapping of each peer's arena at connect
  *        where a transport maps it (shared memory), so that no GET pays for first reads; costs that time at
  *        start and at connect, and commits the arena's memory at once
+ * @param lanes UCX workers reading in parallel, each with its own progress thread: every migration of at least two
+ *        lane shares (2 MiB each) is spread over them (see {@link io.tandem.kv.ucx.UcxTransport}); default
+ *        {@link io.tandem.kv.ucx.UcxTransport#DEFAULT_LANES}, 1 to {@link io.tandem.kv.ucx.UcxTransport#MAX_LANES}
  */
 public record KvTransferConfig(String engineId, KvBlockLayout layout, long arenaBytes, String zmqBindAddress,
                                Map<String, String> ucxConfig, Duration readTimeout, long maxReadBytes,
-                               Duration pingInterval, Duration peerDeadAfter, boolean prefaultArena) {
+                               Duration pingInterval, Duration peerDeadAfter, boolean prefaultArena,
+                               int lanes) {
 
     public KvTransferConfig {
         Objects.requireNonNull(engineId, "engineId");
@@ -54,6 +59,9 @@ public record KvTransferConfig(String engineId, KvBlockLayout layout, long arena
         if (maxReadBytes <= 0) {
             throw new IllegalArgumentException("maxReadBytes: " + maxReadBytes + " (expected: > 0)");
         }
+        if (lanes < 1 || lanes > UcxTransport.MAX_LANES) {
+            throw new IllegalArgumentException("lanes: " + lanes + " (expected: 1 to " + UcxTransport.MAX_LANES + ")");
+        }
     }
 
     private static void checkPositive(String name, Duration d) {
@@ -71,7 +79,7 @@ public record KvTransferConfig(String engineId, KvBlockLayout layout, long arena
     /**
      * A builder with the defaults: control channel on {@code tcp://127.0.0.1:*}, UCX from the environment,
      * read timeout 30 s, reads of at most 1 GiB, ping every 500 ms, peer dead after 3 s of silence, arena
-     * prefaulted.
+     * prefaulted, {@link UcxTransport#DEFAULT_LANES} lanes.
      */
     public static Builder builder(String engineId, KvBlockLayout layout, long arenaBytes) {
         return new Builder(engineId, layout, arenaBytes);
@@ -89,6 +97,7 @@ public record KvTransferConfig(String engineId, KvBlockLayout layout, long arena
         private Duration pingInterval = Duration.ofMillis(500);
         private Duration peerDeadAfter = Duration.ofSeconds(3);
         private boolean prefaultArena = true;
+        private int lanes = UcxTransport.DEFAULT_LANES;
 
         private Builder(String engineId, KvBlockLayout layout, long arenaBytes) {
             this.engineId = engineId;
@@ -131,9 +140,14 @@ public record KvTransferConfig(String engineId, KvBlockLayout layout, long arena
             return this;
         }
 
+        public Builder lanes(int v) {
+            lanes = v;
+            return this;
+        }
+
         public KvTransferConfig build() {
             return new KvTransferConfig(engineId, layout, arenaBytes, zmqBindAddress, ucxConfig, readTimeout,
-                    maxReadBytes, pingInterval, peerDeadAfter, prefaultArena);
+                    maxReadBytes, pingInterval, peerDeadAfter, prefaultArena, lanes);
         }
     }
 }

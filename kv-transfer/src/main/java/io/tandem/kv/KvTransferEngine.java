@@ -22,7 +22,7 @@ import java.util.function.Consumer;
  *   <li>the KV arena ({@link #arena()}): native memory allocated and registered by UCX once, which the engine's
  *       block manager uses as its cache (the agent's {@code KvMemoryProvider} returns {@code arena().segment()});
  *       peers read blocks straight out of it and reads land straight in it, with no copy on either side;</li>
- *   <li>a UCX context and worker with their progress thread (see {@link UcxTransport});</li>
+ *   <li>a UCX context and its lanes: workers with their progress threads (see {@link UcxTransport});</li>
  *   <li>a ZeroMQ control channel at {@link #zmqAddress()} (see {@link ControlChannel}).</li>
  * </ul>
  *
@@ -70,7 +70,8 @@ public final class KvTransferEngine implements AutoCloseable {
     private KvTransferEngine(KvTransferConfig config) {
         this.config = config;
         this.transport = UcxTransport.start(config.engineId(), config.numBlocks() * config.layout().blockBytes(),
-                config.layout(), config.ucxConfig(), config.maxReadBytes(), config.prefaultArena());
+                config.layout(), config.ucxConfig(), config.maxReadBytes(), config.prefaultArena(),
+                config.lanes());
         ControlChannel c;
         try {
             c = ControlChannel.start(config.engineId(), config.zmqBindAddress(), config.pingInterval(),

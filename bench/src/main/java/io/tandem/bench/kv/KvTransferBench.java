@@ -105,6 +105,11 @@ public final class KvTransferBench implements Callable<Integer> {
             description = "Prefault both arenas at start (KvTransferConfig.prefaultArena). Default: ${DEFAULT-VALUE}")
     boolean prefault;
 
+    @Option(names = "--lanes", defaultValue = "0",
+            description = "UCX workers the decode side spreads a migration over (KvTransferConfig.lanes); 0 = the "
+                    + "transport's default (2, 1 on one core)")
+    int lanes;
+
     @Option(names = "--serve", hidden = true)
     String serveTransport;
 
@@ -117,6 +122,10 @@ public final class KvTransferBench implements Callable<Integer> {
             case "sm" -> Map.of("TLS", "posix,cma,self");
             default -> throw new IllegalArgumentException("transport: " + transport + " (expected: tcp or sm)");
         };
+    }
+
+    private int lanes() {
+        return lanes == 0 ? UcxTransport.DEFAULT_LANES : lanes;
     }
 
     /** Our engines' per-context UCX settings: the transport selection plus {@code --ucx}. */
@@ -155,8 +164,8 @@ public final class KvTransferBench implements Callable<Integer> {
         System.out.printf(Locale.ROOT, "%s, UCX %s, %d cores%n%n", Runtime.version(), ucxVersion(),
                 Runtime.getRuntime().availableProcessors());
         System.out.printf(Locale.ROOT, "%d rounds x %d migrations (%d untimed first), --max-read-mib %d, "
-                + "ucx_perftest -s %s -w 2, --ucx %s, --prefault=%s%n", rounds, iters, warmup, maxReadMib, perftestSize,
-                extraUcx, prefault);
+                + "ucx_perftest -s %s -w 2, --ucx %s, --prefault=%s, --lanes %d%n", rounds, iters, warmup, maxReadMib,
+                perftestSize, extraUcx, prefault, lanes());
         for (String t : transports) {
             System.out.printf(Locale.ROOT, "%s: ucx_perftest default %s, same settings %s%n", t,
                     perftestEnv(t, false), perftestEnv(t, true));
@@ -198,7 +207,8 @@ public final class KvTransferBench implements Callable<Integer> {
             }
             String[] w = line.split(" ");
             KvTransferConfig config = KvTransferConfig.builder("decode", SMALL, maxBlocks * SMALL.blockBytes())
-                    .ucxConfig(ours(transport)).maxReadBytes(maxReadMib << 20).prefaultArena(prefault).build();
+                    .ucxConfig(ours(transport)).maxReadBytes(maxReadMib << 20).prefaultArena(prefault).lanes(lanes())
+                    .build();
             try (KvTransferEngine decode = KvTransferEngine.create(config)) {
                 decode.connect("prefill", w[1], w[2]);
                 for (int t : tokens) {

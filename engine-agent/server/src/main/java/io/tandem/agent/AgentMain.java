@@ -40,6 +40,9 @@ public final class AgentMain implements Callable<Integer> {
     String cacheLease;
     @Option(names = "--migration-timeout", description = "Longest KV pull on the decode side. Default: 10s")
     String migrationTimeout;
+    @Option(names = "--kv-lanes", description = "UCX workers a KV pull is spread over, 1-16. Default: 2 "
+            + "(1 on one core)")
+    Integer kvLanes;
     @Option(names = "--controller", description = "HOST:PORT of the controller (the proxy's --grpc-port) to attach "
             + "to: register, report load every second, take commands. Default: do not attach")
     String controller;
@@ -90,6 +93,7 @@ public final class AgentMain implements Callable<Integer> {
         put(p, "tandem.agent.engine-id", engineId);
         put(p, "tandem.agent.cache-lease", cacheLease);
         put(p, "tandem.agent.migration-timeout", migrationTimeout);
+        put(p, "tandem.agent.kv-lanes", kvLanes);
         put(p, "tandem.agent.controller", controller);
         put(p, "tandem.agent.advertise-url", advertiseUrl);
         put(p, "micronaut.server.port", port);

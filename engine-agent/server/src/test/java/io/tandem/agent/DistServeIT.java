@@ -50,9 +50,9 @@ class DistServeIT {
         Map<String, String> shmEnv = DistServe.env(DistServe.SHM, COMMON);
         var h = startAsync(COMMON);
         var tp = startAsync(tcpEnv, "--role", "prefill", "--cluster-token", TOKEN);
-        var td = startAsync(tcpEnv, "--role", "decode", "--cluster-token", TOKEN);
+        var td = startAsync(tcpEnv, "--role", "decode", "--cluster-token", TOKEN, "--kv-lanes", "1");
         var sp = startAsync(shmEnv, "--role", "prefill");
-        var sd = startAsync(shmEnv, "--role", "decode");
+        var sd = startAsync(shmEnv, "--role", "decode", "--kv-lanes", "3");
         hybrid = h.join();
         tcp = new Pair("tcp", tp.join(), td.join(), TOKEN);
         shm = new Pair("shm", sp.join(), sd.join(), null);

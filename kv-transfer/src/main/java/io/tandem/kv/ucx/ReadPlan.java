@@ -55,6 +55,57 @@ public final class ReadPlan {
         return reads;
     }
 
+    /**
+     * Spreads a migration's reads over {@code lanes} lanes (workers with their own threads, see
+     * {@link UcxTransport}) so that each lane copies about the same number of bytes: the reads are cut, in order, into
+     * consecutive shares of {@code ceil(total / lanes)} bytes, rounded up to {@code align}, but never smaller than
+     * {@code minLaneBytes}, so a small migration stays on fewer lanes (one below {@code 2 * minLaneBytes}). A read
+     * that straddles two shares is cut in two. Lane {@code i} gets share {@code i}; lanes with no share get an empty
+     * list.
+     *
+     * @param reads the reads of one migration, as {@link #plan} returns them
+     * @param lanes the number of lanes, at least 1
+     * @param minLaneBytes the smallest share worth a lane of its own, at least 1
+     * @param align share boundaries are multiples of this many bytes from the start of the migration (a page)
+     * @return {@code lanes} lists, every byte of {@code reads} in exactly one of them
+     */
+    public static List<List<Read>> spread(List<Read> reads, int lanes, long minLaneBytes, long align) {
+        if (lanes < 1 || minLaneBytes < 1 || align < 1) {
+            throw new IllegalArgumentException("lanes: " + lanes + ", minLaneBytes: " + minLaneBytes + ", align: "
+                    + align + " (expected: all >= 1)");
+        }
+        long total = 0;
+        for (Read r : reads) {
+            total += r.bytes();
+        }
+        long share = Math.max(minLaneBytes, ceilDiv(total, lanes));
+        share = ceilDiv(share, align) * align;
+        List<List<Read>> out = new ArrayList<>(lanes);
+        for (int i = 0; i < lanes; i++) {
+            out.add(new ArrayList<>());
+        }
+        int lane = 0;
+        long room = share;
+        for (Read r : reads) {
+            long done = 0;
+            while (done < r.bytes()) {
+                if (room == 0 && lane < lanes - 1) {
+                    lane++;
+                    room = share;
+                }
+                long n = lane == lanes - 1 ? r.bytes() - done : Math.min(room, r.bytes() - done);
+                out.get(lane).add(new Read(r.remoteOffset() + done, r.localOffset() + done, n));
+                done += n;
+                room -= Math.min(room, n);
+            }
+        }
+        return out;
+    }
+
+    private static long ceilDiv(long a, long b) {
+        return (a + b - 1) / b;
+    }
+
     private static void checkId(String name, int index, int id, long limit) {
         if (id < 0 || id >= limit) {
             throw new IllegalArgumentException(name + "[" + index + "]: " + id + " (expected: 0 <= id < " + limit

@@ -28,6 +28,9 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.openucx.jucx.UcxCallback;
 import org.openucx.jucx.UcxException;
 import org.openucx.jucx.ucp.UcpContext;
@@ -42,19 +45,34 @@ import org.openucx.jucx.ucp.UcpWorker;
 import org.openucx.jucx.ucp.UcpWorkerParams;
 
 /**
- * KV block transport over UCX (jucx): one {@code UcpContext} and one {@code UcpWorker} per engine, the KV arena
- * allocated by UCX and registered once, and RDMA GETs from a peer's arena straight into the local one.
+ * KV block transport over UCX (jucx): one {@code UcpContext} per engine with one or more <em>lanes</em> (a
+ * {@code UcpWorker} and its progress thread each), the KV arena allocated by UCX and registered once, and RDMA GETs
+ * from a peer's arena straight into the local one.
  *
  * <h2>Threading</h2>
- * The context, the worker, every endpoint and every rkey belong to one <em>progress thread</em>; no UCX method
- * is ever called from another thread. Public methods may be called from any thread: they validate their
- * arguments on the caller's thread, then hand a task to the progress thread through a queue and wake it with
- * {@code ucp_worker_signal} (the one worker call UCX allows from any thread). The progress thread drains the
- * queue, calls {@code progress()} and, when nothing is in flight for a while, sleeps in
- * {@code ucp_worker_wait} until a network event or a signal. It must keep progressing even when this engine
- * never reads: over TCP, a peer's GET is served by the owner's worker (over shared memory the reader maps the
- * owner's memory and the owner does nothing). Futures are completed on a separate executor, so a caller's
- * continuation never runs on (or blocks) the progress thread.
+ * The context and the arena are created on the caller's thread in {@link #start} and released in {@link #close}
+ * after every lane has stopped. Each worker, and every endpoint and rkey on it, belongs to its lane's progress
+ * thread; no UCX method of a worker is ever called from another thread. Public methods may be called from any
+ * thread: they validate their arguments on the caller's thread, then hand tasks to the progress threads through
+ * queues and wake them with {@code ucp_worker_signal} (the one worker call UCX allows from any thread). A progress
+ * thread drains its queue, calls {@code progress()} and, when nothing is in flight for a while, sleeps in
+ * {@code ucp_worker_wait} until a network event or a signal. Lane 0's worker is the one peers connect to (its
+ * address is in {@link #endpointInfo()}) and must keep progressing even when this engine never reads: over TCP, a
+ * peer's GET is served by the owner's worker (over shared memory the reader maps the owner's memory and the owner
+ * does nothing). Futures are completed on a separate executor, so a caller's continuation never runs on (or
+ * blocks) a progress thread.
+ *
+ * <h2>Lanes</h2>
+ * Every lane has its own endpoint to each connected peer (to the peer's lane 0) with the peer's rkey unpacked on
+ * it. A migration is cut into one share per lane ({@link ReadPlan#spread}, shares of at least
+ * {@link #MIN_LANE_BYTES}), and each lane issues its share's GETs; the migration completes when every share has,
+ * and fails, once every share has ended, with the first error (the other lanes' endpoints to the peer are torn
+ * down first, so no GET can land after the caller is told). Over shared memory a GET is one {@code memcpy} by the
+ * reading thread (below), so one worker copies on one core: at 1.9 ms per 24 MiB it reached 0.76-0.92x
+ * ucx_perftest and no more, whereas two threads copy about twice as fast as one on this machine (memcpy of 24 /
+ * 96 / 384 MiB, 13.7 / 10.5 / 12.1 GB/s on one thread, 26.7 / 22.9 / 22.1 on two). The context is then created
+ * with {@code mt_workers_shared}, as UCX requires for workers on several threads. The default is
+ * {@link #DEFAULT_LANES}; one lane is the old single-worker transport.
  *
  * <p>How a GET is progressed does not set its speed over shared memory: UCX 1.13 carries it on the posix
  * transport's RMA lane ({@code rma(posix/memory)}; cma cannot be used alone, it has no active messages for the
@@ -130,45 +148,32 @@ public final class UcxTransport implements AutoCloseable {
     private static final int MADV_POPULATE_READ = 22;
     private static final long PAGE = 4096;
 
+    /**
+     * The smallest share of one migration worth a lane of its own: below it, the hand-off to another thread costs
+     * more than the parallel copy saves (a 2 MiB copy is about 0.15 ms here).
+     */
+    static final long MIN_LANE_BYTES = 2L << 20;
+    /** The default number of lanes: two where the machine has two cores or more. */
+    public static final int DEFAULT_LANES = Math.min(2, Runtime.getRuntime().availableProcessors());
+
     private final String name;
     private final KvBlockLayout layout;
     private final long maxReadBytes;
     /** Prefault the local arena at start, and populate the mapping of each peer's arena at connect. */
     private final boolean prefault;
-    private final Thread progressThread;
-    private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final ScheduledExecutorService timer;
     private final Executor completer;
     /** Connected peers' arenas, for validating reads on the caller's thread. */
     private final Map<String, ArenaDescriptor> remotes = new ConcurrentHashMap<>();
-    private final CompletableFuture<Void> started = new CompletableFuture<>();
-    private final CompletableFuture<Void> stopped = new CompletableFuture<>();
     private volatile boolean closing;
-    /**
-     * Guards {@link #signalWorker}: other threads call {@code ucp_worker_signal}, which must never race with the
-     * progress thread destroying the worker.
-     */
-    private final Object signalLock = new Object();
-    // @GuardedBy("signalLock")
-    private UcpWorker signalWorker;
-
-    // Everything below belongs to the progress thread.
+    private final Lane[] lanes;
+    // Set in start() before any lane starts, released in close() after every lane has stopped.
     private UcpContext context;
-    private UcpWorker worker;
     private UcpMemory memory;
     private RegisteredMemory arena;
     private String endpointInfo;
-    private final Map<String, Peer> peers = new HashMap<>();
-    /** Connections whose endpoint is to be closed, or whose close has not completed yet. */
-    private final List<Connection> retired = new ArrayList<>();
-    /** Migrations started and not yet finished; while any, the progress thread never sleeps. */
-    private int activeMigrations;
-    /** Whether endpoints are created in peer-error-handling mode; cleared when the transports cannot do it. */
-    private boolean peerErrorHandling = true;
-    private boolean running = true;
 
-    private UcxTransport(String name, long arenaBytes, KvBlockLayout layout, Map<String, String> ucxConfig,
-                         long maxReadBytes, boolean prefaultArena) {
+    private UcxTransport(String name, KvBlockLayout layout, long maxReadBytes, boolean prefaultArena, int lanes) {
         this.name = name;
         this.layout = layout;
         this.maxReadBytes = maxReadBytes;
@@ -179,8 +184,10 @@ public final class UcxTransport implements AutoCloseable {
             return t;
         });
         this.completer = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("kv-ucx-complete-", 0).factory());
-        this.progressThread = Thread.ofPlatform().name("kv-ucx-progress-" + name).daemon(true)
-                .unstarted(() -> run(arenaBytes, ucxConfig, prefaultArena));
+        this.lanes = new Lane[lanes];
+        for (int i = 0; i < lanes; i++) {
+            this.lanes[i] = new Lane(i);
+        }
     }
 
     /**
@@ -195,19 +202,30 @@ public final class UcxTransport implements AutoCloseable {
      */
     public static UcxTransport start(String name, long arenaBytes, KvBlockLayout layout, Map<String, String> ucxConfig,
                                      long maxReadBytes) {
-        return start(name, arenaBytes, layout, ucxConfig, maxReadBytes, true);
+        return start(name, arenaBytes, layout, ucxConfig, maxReadBytes, true, DEFAULT_LANES);
     }
 
     /**
      * Same as {@link #start(String, long, KvBlockLayout, Map, long)}, choosing whether the arena is prefaulted.
+     */
+    public static UcxTransport start(String name, long arenaBytes, KvBlockLayout layout, Map<String, String> ucxConfig,
+                                     long maxReadBytes, boolean prefaultArena) {
+        return start(name, arenaBytes, layout, ucxConfig, maxReadBytes, prefaultArena, DEFAULT_LANES);
+    }
+
+    /**
+     * Same as {@link #start(String, long, KvBlockLayout, Map, long)}, choosing whether the arena is prefaulted and
+     * how many lanes read.
      *
      * @param prefaultArena fault every page of the arena in before returning. A page's first write otherwise
      *        happens inside the first GET that lands on it, at kernel page-fault speed: a cold 96 MiB destination
      *        made a read over TCP 7-10x slower and over shared memory 2-3x (docs/benchmarks.md). Costs that
      *        time once, at start, and commits the arena's memory at once.
+     * @param lanes workers, each with its own progress thread, over which every migration of at least
+     *        {@code 2 x }{@link #MIN_LANE_BYTES} is spread (see the class comment); 1 for a single worker
      */
     public static UcxTransport start(String name, long arenaBytes, KvBlockLayout layout, Map<String, String> ucxConfig,
-                                     long maxReadBytes, boolean prefaultArena) {
+                                     long maxReadBytes, boolean prefaultArena, int lanes) {
         if (arenaBytes < layout.blockBytes()) {
             throw new IllegalArgumentException("arenaBytes: " + arenaBytes + " (expected: >= blockBytes "
                     + layout.blockBytes() + ")");
@@ -215,12 +233,20 @@ public final class UcxTransport implements AutoCloseable {
         if (maxReadBytes <= 0) {
             throw new IllegalArgumentException("maxReadBytes: " + maxReadBytes + " (expected: > 0)");
         }
-        UcxTransport t = new UcxTransport(name, arenaBytes, layout, withDefaults(ucxConfig, System.getenv()),
-                maxReadBytes, prefaultArena);
-        t.timer.scheduleAtFixedRate(t::wake, TICK_MILLIS, TICK_MILLIS, TimeUnit.MILLISECONDS);
-        t.progressThread.start();
+        if (lanes < 1 || lanes > MAX_LANES) {
+            throw new IllegalArgumentException("lanes: " + lanes + " (expected: 1 to " + MAX_LANES + ")");
+        }
+        UcxTransport t = new UcxTransport(name, layout, maxReadBytes, prefaultArena, lanes);
         try {
-            t.started.get();
+            t.open(arenaBytes, withDefaults(ucxConfig, System.getenv()));
+            for (Lane lane : t.lanes) {
+                lane.thread.start();
+            }
+            for (Lane lane : t.lanes) {
+                lane.started.get();
+            }
+            t.endpointInfo = EndpointInfoCodec.encode(new ArenaDescriptor(t.lanes[0].address,
+                    copy(t.memory.getRemoteKeyBuffer()), t.memory.getAddress(), t.memory.getLength(), layout));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             t.close();
@@ -228,9 +254,16 @@ public final class UcxTransport implements AutoCloseable {
         } catch (ExecutionException e) {
             t.close();
             throw new KvTransferException("cannot start UCX: " + e.getCause().getMessage(), e.getCause());
+        } catch (RuntimeException e) {
+            t.close();
+            throw new KvTransferException("cannot start UCX: " + e.getMessage(), e);
         }
+        t.timer.scheduleAtFixedRate(t::wakeAll, TICK_MILLIS, TICK_MILLIS, TimeUnit.MILLISECONDS);
         return t;
     }
+
+    /** The most lanes one transport may have. */
+    public static final int MAX_LANES = 16;
 
     /**
      * The UCX settings a context gets: {@code ucxConfig}, plus {@link #ADDRESS_DEFAULTS} unless it or the
@@ -288,6 +321,11 @@ public final class UcxTransport implements AutoCloseable {
         return endpointInfo;
     }
 
+    /** How many lanes read (see the class comment). */
+    public int lanes() {
+        return lanes.length;
+    }
+
     /**
      * Same as {@link #connect(String, ArenaDescriptor, Duration)} with {@link #DEFAULT_CONNECT_TIMEOUT}.
      */
@@ -296,58 +334,53 @@ public final class UcxTransport implements AutoCloseable {
     }
 
     /**
-     * Creates the endpoint to a peer, unpacks its rkey and waits until UCX's wire-up handshake with the peer has
-     * completed. The layouts must already have been checked. Replaces an existing connection with the same id.
+     * Creates each lane's endpoint to a peer, unpacks its rkey on it and waits until UCX's wire-up handshake with
+     * the peer has completed on every lane. The layouts must already have been checked. Replaces an existing
+     * connection with the same id.
      *
      * @throws PeerUnavailableException when UCX refuses the peer's address or rkey, the handshake fails, or the
      *         peer does not answer within {@code timeout}; the peer is then not connected
      */
     public void connect(String peerId, ArenaDescriptor remote, Duration timeout) {
         remotes.put(peerId, remote);
-        Opened opened;
+        long deadline = System.nanoTime() + timeout.toNanos();
+        List<Opened> opened = new ArrayList<>(lanes.length);
         try {
-            opened = call(() -> {
-                Peer old = peers.remove(peerId);
-                if (old != null) {
-                    old.breakConnection("replaced by a new connection");
-                }
-                Peer p = new Peer(peerId, remote);
-                peers.put(peerId, p);
-                p.open();
-                return new Opened(p, p.conn.wired, prefault ? p.conn.mappedAddress(remote) : 0);
-            });
+            for (Lane lane : lanes) {
+                opened.add(lane.call(() -> lane.open(peerId, remote)));
+            }
         } catch (RuntimeException e) {
-            forget(peerId, remote, null);
+            forget(peerId, remote);
             if (e instanceof KvTransferException) {
                 throw e;
             }
             throw new PeerUnavailableException(peerId, "UCX refused the peer: " + e.getMessage());
         }
-        Peer peer = opened.peer();
         try {
-            opened.wired().get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+            for (Opened o : opened) {
+                o.wired().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            forget(peerId, remote, peer);
+            forget(peerId, remote);
             throw new KvTransferException("interrupted while connecting to " + peerId, e);
         } catch (java.util.concurrent.TimeoutException e) {
-            forget(peerId, remote, peer);
+            forget(peerId, remote);
             throw new PeerUnavailableException(peerId, "no answer to the UCX wire-up within " + timeout.toMillis()
                     + " ms");
         } catch (ExecutionException e) {
-            forget(peerId, remote, peer);
+            forget(peerId, remote);
             throw new PeerUnavailableException(peerId, "UCX wire-up failed: " + e.getCause().getMessage());
         }
-        if (opened.mapped() != 0) {
-            populateMapping(peerId, opened.mapped(), remote.length());
-        }
+        opened.stream().mapToLong(Opened::mapped).filter(a -> a != 0).distinct()
+                .forEach(a -> populateMapping(peerId, a, remote.length()));
     }
 
     /**
      * Over shared memory UCX maps the peer's arena into this process when it unpacks the rkey, without populating
      * the mapping, so the first GET from each page took a page fault inside the copy (a 96 MiB first read of fresh
      * prefill blocks ran at a fifth of the warm speed). {@code madvise(MADV_POPULATE_READ)} populates it here, on
-     * the caller's thread so that the progress thread keeps serving; it only touches page tables, so if the
+     * the caller's thread so that the progress threads keep serving; it only touches page tables, so if the
      * connection is torn down meanwhile and the range unmapped, the call just fails.
      */
     private void populateMapping(String peerId, long address, long length) {
@@ -366,28 +399,26 @@ public final class UcxTransport implements AutoCloseable {
                 + (System.nanoTime() - t0) / 1_000_000 + " ms");
     }
 
-    /** After a failed connect: drops the peer, unless a newer connect has replaced it. */
-    private void forget(String peerId, ArenaDescriptor remote, Peer peer) {
+    /** After a failed connect: drops the peer on every lane, unless a newer connect has replaced it. */
+    private void forget(String peerId, ArenaDescriptor remote) {
         remotes.remove(peerId, remote);
-        submit(() -> {
-            Peer p = peers.get(peerId);
-            if (p != null && p.remote == remote && (peer == null || p == peer)) {
-                peers.remove(peerId);
-                p.breakConnection("connect failed");
-            }
-        });
+        for (Lane lane : lanes) {
+            lane.submit(() -> lane.forget(peerId, remote));
+        }
     }
 
-    /** Closes the endpoint to a peer; migrations in flight on it fail. No-op for an unknown peer. */
+    /** Closes the endpoints to a peer; migrations in flight on it fail. No-op for an unknown peer. */
     public void disconnect(String peerId) {
         remotes.remove(peerId);
-        call(() -> {
-            Peer p = peers.remove(peerId);
-            if (p != null) {
-                p.breakConnection("disconnected");
-            }
-            return null;
-        });
+        for (Lane lane : lanes) {
+            lane.call(() -> {
+                Lane.Peer p = lane.peers.remove(peerId);
+                if (p != null) {
+                    p.breakConnection("disconnected");
+                }
+                return null;
+            });
+        }
     }
 
     /** Whether {@link #connect} was called for this peer and {@link #disconnect} was not. */
@@ -396,25 +427,24 @@ public final class UcxTransport implements AutoCloseable {
     }
 
     /**
-     * Fails every migration in flight on the peer and tears its endpoint down; the next read reconnects.
+     * Fails every migration in flight on the peer and tears its endpoints down; the next read reconnects.
      * Called when the control channel declares the peer dead.
      */
     public void failPeer(String peerId, String reason) {
-        submit(() -> {
-            Peer p = peers.get(peerId);
-            if (p != null) {
-                p.breakConnection(reason);
-            }
-        });
+        for (Lane lane : lanes) {
+            lane.submit(() -> lane.breakPeer(peerId, reason));
+        }
     }
 
     /**
      * Reads blocks of a connected peer's arena into the local arena: block {@code remoteBlockIds[i]} of the peer
      * lands in local block {@code localBlockIds[i]}. Contiguous runs (remote and local ids both consecutive) are
-     * coalesced into one GET; all GETs are in flight at once.
+     * coalesced into one GET, and the migration is spread over the lanes ({@link ReadPlan#spread}); all GETs are
+     * in flight at once.
      *
      * @return completes with the stats when every byte has landed, or exceptionally with
-     *         {@link PeerUnavailableException} or {@link TransferTimeoutException}
+     *         {@link PeerUnavailableException} or {@link TransferTimeoutException}; in both cases only once no GET
+     *         of this migration can still write to the local arena
      * @throws IllegalArgumentException for ids out of either arena or arrays of different lengths
      * @throws PeerUnavailableException when the peer is not connected
      */
@@ -432,10 +462,21 @@ public final class UcxTransport implements AutoCloseable {
             future.complete(new TransferStats(0, 0, 0, 0));
             return future;
         }
-        Migration m = new Migration(peerId, future, remoteBlockIds.length, plan, bytes, timeout);
-        m.timeoutTask = timer.schedule(() -> submit(() -> m.timedOut()), timeout.toNanos(), TimeUnit.NANOSECONDS);
-        if (!submit(() -> start(m))) {
-            future.completeExceptionally(new PeerUnavailableException(peerId, "transport closed"));
+        List<List<ReadPlan.Read>> shares = lanes.length == 1 ? List.of(plan)
+                : ReadPlan.spread(plan, lanes.length, MIN_LANE_BYTES, PAGE);
+        Migration m = new Migration(peerId, future, remoteBlockIds.length, bytes, timeout);
+        for (int i = 0; i < shares.size(); i++) {
+            if (!shares.get(i).isEmpty()) {
+                m.parts.add(new Part(m, lanes[i], shares.get(i)));
+            }
+        }
+        m.remainingParts.set(m.parts.size());
+        m.pendingReads.set(m.parts.stream().mapToInt(p -> p.reads.size()).sum());
+        m.timeoutTask = timer.schedule(m::timedOut, timeout.toNanos(), TimeUnit.NANOSECONDS);
+        for (Part part : m.parts) {
+            if (!part.lane.submit(() -> part.lane.start(part))) {
+                part.end(new PeerUnavailableException(peerId, "transport closed"));
+            }
         }
         return future;
     }
@@ -443,132 +484,55 @@ public final class UcxTransport implements AutoCloseable {
     @Override
     public void close() {
         if (closing) {
-            stopped.join();
+            for (Lane lane : lanes) {
+                lane.stopped.join();
+            }
             return;
         }
         closing = true;
-        if (progressThread.isAlive() || !started.isDone()) {
-            tasks.add(() -> running = false);
-            wake();
-            stopped.join();
+        for (Lane lane : lanes) {
+            lane.stop();
         }
         timer.shutdownNow();
+        releaseNative();
     }
 
-    // ---- progress thread ------------------------------------------------------------------------------------
-
-    private void run(long arenaBytes, Map<String, String> ucxConfig, boolean prefaultArena) {
-        try {
-            UcpParams params = new UcpParams().requestRmaFeature().requestWakeupFeature();
-            ucxConfig.forEach(params::setConfig);
-            context = new UcpContext(params);
-            worker = context.newWorker(new UcpWorkerParams());
-            // UCX allocates the arena: shared-memory transports can then map it into the peer directly, whereas
-            // JVM-allocated memory would fall back to a slow emulation path.
-            memory = context.memoryMap(new UcpMemMapParams().allocate().setLength(arenaBytes));
-            MemorySegment segment = MemorySegment.ofAddress(memory.getAddress()).reinterpret(memory.getLength());
-            if (prefaultArena) {
-                prefault(segment);
-            }
-            arena = new Arena(memory.getAddress(), memory.getLength(), segment);
-            endpointInfo = EndpointInfoCodec.encode(new ArenaDescriptor(copy(worker.getAddress()),
-                    copy(memory.getRemoteKeyBuffer()), memory.getAddress(), memory.getLength(), layout));
-        } catch (Throwable e) {
-            releaseNative();
-            started.completeExceptionally(e);
-            stopped.complete(null);
-            return;
-        }
-        peerErrorHandling = probePeerErrorHandling();
-        synchronized (signalLock) {
-            signalWorker = worker;
-        }
-        started.complete(null);
-        try {
-            loop();
-        } catch (Throwable e) {
-            LOG.log(System.Logger.Level.ERROR, "UCX progress thread " + name + " died", e);
-        } finally {
-            closing = true;
-            shutdown();
-            stopped.complete(null);
+    private void wakeAll() {
+        for (Lane lane : lanes) {
+            lane.wake();
         }
     }
 
     /**
-     * Tears everything down in the order UCX 1.13 survives: fail the migrations and close every endpoint (each
-     * once its wire-up is done), progress until the closes complete, flush the worker so that no wire-up reply
-     * to a peer is still queued, then destroy rkeys, arena, worker and context.
+     * Creates the context, and allocates, registers and prefaults the arena (on the caller's thread, before any
+     * lane exists). With more than one lane the context is created for workers on several threads.
      */
-    private void shutdown() {
-        try {
-            for (Peer p : new ArrayList<>(peers.values())) {
-                p.breakConnection("transport closed");
-            }
-            peers.clear();
-            Runnable t;
-            while ((t = tasks.poll()) != null) {
-                try {
-                    t.run();
-                } catch (RuntimeException ignored) {
-                    // a task submitted during shutdown
-                }
-            }
-            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_GRACE_MILLIS);
-            drainRetired(false);
-            while (!retired.isEmpty() && System.nanoTime() - deadline < 0) {
-                progressOnce();
-                drainRetired(false);
-            }
-            if (!retired.isEmpty()) {
-                LOG.log(System.Logger.Level.WARNING, "UCX transport " + name + ": " + retired.size()
-                        + " endpoint(s) not closed after " + CLOSE_GRACE_MILLIS + " ms; closing anyway");
-                drainRetired(true);
-                for (int i = 0; i < 1000 && retired.stream().anyMatch(r -> !r.closed()); i++) {
-                    progressOnce();
-                }
-            }
-            quiesceWorker();
-        } catch (Throwable e) {
-            LOG.log(System.Logger.Level.ERROR, "UCX transport " + name + ": error while closing", e);
-        } finally {
-            for (Connection c : retired) {
-                c.destroyRkey();
-            }
-            retired.clear();
-            releaseNative();
+    private void open(long arenaBytes, Map<String, String> ucxConfig) {
+        UcpParams params = new UcpParams().requestRmaFeature().requestWakeupFeature()
+                .setMtWorkersShared(lanes.length > 1);
+        ucxConfig.forEach(params::setConfig);
+        context = new UcpContext(params);
+        // UCX allocates the arena: shared-memory transports can then map it into the peer directly, whereas
+        // JVM-allocated memory would fall back to a slow emulation path.
+        memory = context.memoryMap(new UcpMemMapParams().allocate().setLength(arenaBytes));
+        MemorySegment segment = MemorySegment.ofAddress(memory.getAddress()).reinterpret(memory.getLength());
+        if (prefault) {
+            prefault(segment);
         }
+        arena = new Arena(memory.getAddress(), memory.getLength(), segment);
     }
 
-    /**
-     * Flushes the worker, i.e. every endpoint of it including those UCX created for peers that connected to us,
-     * so that a wire-up reply still queued to such a peer is sent (or fails) before the worker is destroyed.
-     */
-    private void quiesceWorker() {
-        boolean[] done = {false};
-        UcpRequest flush;
-        try {
-            flush = worker.flushNonBlocking(new UcxCallback() {
-                @Override
-                public void onSuccess(UcpRequest request) {
-                    done[0] = true;
-                }
-
-                @Override
-                public void onError(int status, String message) {
-                    done[0] = true;
-                }
-            });
-        } catch (RuntimeException e) {
-            return; // flush failed at once: nothing left to wait for
+    /** After every lane has stopped (its endpoints closed, its worker destroyed): the arena, then the context. */
+    private void releaseNative() {
+        if (memory != null) {
+            // Peers' GETs of the arena are served by lane 0's worker (TCP) or map it (shared memory); by now every
+            // endpoint is closed and the workers flushed, and the arena goes away with the engine anyway.
+            memory.deregister();
+            memory = null;
         }
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_GRACE_MILLIS);
-        while (!done[0] && !flush.isCompleted() && System.nanoTime() - deadline < 0) {
-            progressOnce();
-        }
-        if (!done[0] && !flush.isCompleted()) {
-            LOG.log(System.Logger.Level.WARNING, "UCX transport " + name + ": worker flush did not complete in "
-                    + CLOSE_GRACE_MILLIS + " ms");
+        if (context != null) {
+            context.close();
+            context = null;
         }
     }
 
@@ -616,214 +580,6 @@ public final class UcxTransport implements AutoCloseable {
                         ValueLayout.JAVA_INT));
     }
 
-    private void progressOnce() {
-        try {
-            worker.progress();
-        } catch (Exception e) {
-            throw new KvTransferException("UCX progress failed: " + e.getMessage(), e);
-        }
-    }
-
-    private void loop() throws Exception {
-        int idle = 0;
-        while (running) {
-            Runnable t;
-            boolean worked = false;
-            while ((t = tasks.poll()) != null) {
-                t.run();
-                worked = true;
-            }
-            if (!running) {
-                break;
-            }
-            if (worker.progress() > 0) {
-                worked = true;
-            }
-            if (!retired.isEmpty()) {
-                drainRetired(false);
-            }
-            if (worked || activeMigrations > 0) {
-                idle = 0;
-            } else if (++idle >= IDLE_SPINS && tasks.isEmpty()) {
-                worker.waitForEvents();
-                idle = 0;
-            }
-        }
-    }
-
-    /**
-     * Whether this context's transports can create endpoints in peer-error-handling mode. UCX 1.13's
-     * shared-memory transports alone cannot (they have no peer-failure detection) and UCX then refuses such
-     * endpoints as unreachable; probe once with an endpoint to our own worker. Without it, dead peers are still
-     * caught by the control channel ({@link #failPeer}) and by read timeouts.
-     */
-    private boolean probePeerErrorHandling() {
-        try {
-            UcpEndpoint self = worker.newEndpoint(new UcpEndpointParams().setUcpAddress(worker.getAddress())
-                    .setPeerErrorHandlingMode());
-            // Over TCP this starts a wire-up with ourselves: retire it, so that it is closed once that is done.
-            retire(new Connection(self));
-            return true;
-        } catch (UcxException e) {
-            LOG.log(System.Logger.Level.INFO, "UCX transports of " + name + " cannot detect peer failure ("
-                    + e.getMessage() + "); relying on control-channel liveness and read timeouts");
-            return false;
-        }
-    }
-
-    private void releaseNative() {
-        synchronized (signalLock) {
-            signalWorker = null;
-        }
-        if (memory != null) {
-            // Peers' GETs of the arena are served by this worker (TCP) or map it (shared memory); by now every
-            // endpoint is closed and the worker flushed, and the arena goes away with the engine anyway.
-            memory.deregister();
-            memory = null;
-        }
-        if (worker != null) {
-            worker.close();
-            worker = null;
-        }
-        if (context != null) {
-            context.close();
-            context = null;
-        }
-    }
-
-    private void start(Migration m) {
-        if (m.done) {
-            return;
-        }
-        Peer p = peers.get(m.peerId);
-        if (p == null) {
-            m.fail(new PeerUnavailableException(m.peerId, "not connected"));
-            return;
-        }
-        try {
-            if (p.conn == null) {
-                p.open();
-            }
-        } catch (RuntimeException e) {
-            m.fail(new PeerUnavailableException(m.peerId, "cannot reconnect: " + e.getMessage()));
-            return;
-        }
-        p.migrations.add(m);
-        m.active = true;
-        activeMigrations++;
-        long remoteBase = p.remote.baseAddress();
-        long localBase = arena.address();
-        // Count every read before issuing any: a GET that completes inline (shared memory) calls back at once.
-        m.pending = m.plan.size();
-        for (ReadPlan.Read r : m.plan) {
-            UcxCallback cb = new UcxCallback() {
-                private boolean finished;
-
-                @Override
-                public void onSuccess(UcpRequest request) {
-                    if (finish()) {
-                        m.readDone();
-                    }
-                }
-
-                @Override
-                public void onError(int status, String message) {
-                    if (finish()) {
-                        m.fail(new PeerUnavailableException(m.peerId, "RDMA read failed: " + message
-                                + " (ucs_status " + status + ")"));
-                    }
-                }
-
-                private boolean finish() {
-                    if (finished) {
-                        return false;
-                    }
-                    finished = true;
-                    return true;
-                }
-            };
-            try {
-                p.conn.ep.getNonBlocking(remoteBase + r.remoteOffset(), p.conn.rkey, localBase + r.localOffset(),
-                        r.bytes(), cb);
-            } catch (RuntimeException e) {
-                cb.onError(-1, String.valueOf(e.getMessage()));
-                return;
-            }
-        }
-    }
-
-    /** Retires a connection: it is closed once its wire-up is done or its grace is over ({@link #drainRetired}). */
-    private void retire(Connection c) {
-        c.retireDeadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(WIREUP_GRACE_MILLIS);
-        retired.add(c);
-        drainRetired(false);
-    }
-
-    /**
-     * Closes retired endpoints whose wire-up is done (all of them when {@code force}, or once their grace is over)
-     * and destroys the rkey of each whose close has completed.
-     */
-    private void drainRetired(boolean force) {
-        long now = System.nanoTime();
-        for (int i = 0; i < retired.size(); ) {
-            Connection c = retired.get(i);
-            if (!c.closeStarted && (force || c.wireupDone || now - c.retireDeadline >= 0)) {
-                if (!c.wireupDone) {
-                    LOG.log(System.Logger.Level.WARNING, "UCX transport " + name
-                            + ": closing an endpoint whose wire-up has not completed");
-                }
-                c.startClose();
-            }
-            if (c.closed()) {
-                c.destroyRkey();
-                retired.remove(i);
-            } else {
-                i++;
-            }
-        }
-    }
-
-    private boolean submit(Runnable task) {
-        if (closing && !Thread.currentThread().equals(progressThread)) {
-            return false;
-        }
-        tasks.add(task);
-        wake();
-        return true;
-    }
-
-    private <T> T call(java.util.concurrent.Callable<T> task) {
-        CompletableFuture<T> f = new CompletableFuture<>();
-        if (!submit(() -> {
-            try {
-                f.complete(task.call());
-            } catch (Throwable e) {
-                f.completeExceptionally(e);
-            }
-        })) {
-            throw new KvTransferException("UCX transport " + name + " is closed");
-        }
-        try {
-            return f.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new KvTransferException("interrupted", e);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException re) {
-                throw re;
-            }
-            throw new KvTransferException(String.valueOf(e.getCause().getMessage()), e.getCause());
-        }
-    }
-
-    private void wake() {
-        synchronized (signalLock) {
-            if (signalWorker != null) {
-                signalWorker.signal();
-            }
-        }
-    }
-
     private static byte[] copy(ByteBuffer b) {
         ByteBuffer d = b.duplicate();
         d.clear();
@@ -841,236 +597,683 @@ public final class UcxTransport implements AutoCloseable {
     private record Arena(long address, long size, MemorySegment segment) implements RegisteredMemory {
     }
 
-    private record Opened(Peer peer, CompletableFuture<Void> wired, long mapped) {
+    /** One lane's connection to a peer, as {@link Lane#open} returns it to {@link #connect}. */
+    private record Opened(CompletableFuture<Void> wired, long mapped) {
     }
 
     /**
-     * One UCX endpoint and the peer's rkey unpacked on it. Progress thread only. The endpoint is flushed as soon
-     * as it is created: that flush completes once UCX's wire-up with the peer is done, and only then may the
-     * endpoint be closed (see the class comment); the rkey is destroyed only once the close has completed.
+     * One UCX worker, its progress thread and everything that belongs to that thread: its endpoints, rkeys and
+     * the parts of migrations it reads. No UCX method of the worker is called from another thread.
      */
-    private final class Connection {
-        final UcpEndpoint ep;
-        UcpRemoteKey rkey;
-        /** Completes when the wire-up is done, exceptionally when it fails. */
-        final CompletableFuture<Void> wired = new CompletableFuture<>();
-        boolean wireupDone;
-        boolean closeStarted;
-        UcpRequest closeRequest;
-        long retireDeadline;
+    private final class Lane {
+        final int index;
+        final Thread thread;
+        final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+        final CompletableFuture<Void> started = new CompletableFuture<>();
+        final CompletableFuture<Void> stopped = new CompletableFuture<>();
+        /**
+         * Guards {@link #signalWorker}: other threads call {@code ucp_worker_signal}, which must never race with
+         * the progress thread destroying the worker.
+         */
+        private final Object signalLock = new Object();
+        // @GuardedBy("signalLock")
+        private UcpWorker signalWorker;
+        /** This worker's address, set before {@link #started} completes. */
+        byte[] address;
 
-        Connection(UcpEndpoint ep) {
-            this.ep = ep;
+        // Everything below belongs to the progress thread.
+        private UcpWorker worker;
+        final Map<String, Peer> peers = new HashMap<>();
+        /** Connections whose endpoint is to be closed, or whose close has not completed yet. */
+        private final List<Connection> retired = new ArrayList<>();
+        /** Parts started and not yet ended; while any, the progress thread never sleeps. */
+        private int activeParts;
+        /** Whether endpoints are created in peer-error-handling mode; cleared when the transports cannot do it. */
+        private boolean peerErrorHandling = true;
+        private boolean running = true;
+
+        Lane(int index) {
+            this.index = index;
+            this.thread = Thread.ofPlatform().name("kv-ucx-progress-" + name + (index == 0 ? "" : "-" + index))
+                    .daemon(true).unstarted(this::run);
+        }
+
+        private void run() {
             try {
-                ep.flushNonBlocking(new UcxCallback() {
+                worker = context.newWorker(new UcpWorkerParams());
+                address = copy(worker.getAddress());
+            } catch (Throwable e) {
+                releaseWorker();
+                started.completeExceptionally(e);
+                stopped.complete(null);
+                return;
+            }
+            peerErrorHandling = probePeerErrorHandling();
+            synchronized (signalLock) {
+                signalWorker = worker;
+            }
+            started.complete(null);
+            try {
+                loop();
+            } catch (Throwable e) {
+                LOG.log(System.Logger.Level.ERROR, "UCX progress thread " + thread.getName() + " died", e);
+            } finally {
+                shutdown();
+                stopped.complete(null);
+            }
+        }
+
+        /** Stops the progress thread and waits until it has torn everything of this lane down. */
+        void stop() {
+            if (thread.getState() == Thread.State.NEW) {
+                stopped.complete(null);
+                return;
+            }
+            tasks.add(() -> running = false);
+            wake();
+            stopped.join();
+        }
+
+        /**
+         * Tears everything down in the order UCX 1.13 survives: fail the migrations and close every endpoint (each
+         * once its wire-up is done), progress until the closes complete, flush the worker so that no wire-up reply
+         * to a peer is still queued, then destroy the rkeys and the worker.
+         */
+        private void shutdown() {
+            try {
+                for (Peer p : new ArrayList<>(peers.values())) {
+                    p.breakConnection("transport closed");
+                }
+                peers.clear();
+                Runnable t;
+                while ((t = tasks.poll()) != null) {
+                    try {
+                        t.run();
+                    } catch (RuntimeException ignored) {
+                        // a task submitted during shutdown
+                    }
+                }
+                long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_GRACE_MILLIS);
+                drainRetired(false);
+                while (!retired.isEmpty() && System.nanoTime() - deadline < 0) {
+                    progressOnce();
+                    drainRetired(false);
+                }
+                if (!retired.isEmpty()) {
+                    LOG.log(System.Logger.Level.WARNING, "UCX transport " + name + ": " + retired.size()
+                            + " endpoint(s) not closed after " + CLOSE_GRACE_MILLIS + " ms; closing anyway");
+                    drainRetired(true);
+                    for (int i = 0; i < 1000 && retired.stream().anyMatch(r -> !r.closed()); i++) {
+                        progressOnce();
+                    }
+                }
+                quiesceWorker();
+            } catch (Throwable e) {
+                LOG.log(System.Logger.Level.ERROR, "UCX transport " + name + ": error while closing", e);
+            } finally {
+                for (Connection c : retired) {
+                    c.destroyRkey();
+                }
+                retired.clear();
+                releaseWorker();
+            }
+        }
+
+        /**
+         * Flushes the worker, i.e. every endpoint of it including those UCX created for peers that connected to
+         * us, so that a wire-up reply still queued to such a peer is sent (or fails) before the worker is
+         * destroyed.
+         */
+        private void quiesceWorker() {
+            boolean[] done = {false};
+            UcpRequest flush;
+            try {
+                flush = worker.flushNonBlocking(new UcxCallback() {
                     @Override
                     public void onSuccess(UcpRequest request) {
-                        wireupDone = true;
-                        completer.execute(() -> wired.complete(null));
+                        done[0] = true;
                     }
 
                     @Override
                     public void onError(int status, String message) {
-                        wireupFailed(message + " (ucs_status " + status + ")");
+                        done[0] = true;
                     }
                 });
             } catch (RuntimeException e) {
-                wireupFailed(String.valueOf(e.getMessage()));
+                return; // flush failed at once: nothing left to wait for
+            }
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_GRACE_MILLIS);
+            while (!done[0] && !flush.isCompleted() && System.nanoTime() - deadline < 0) {
+                progressOnce();
+            }
+            if (!done[0] && !flush.isCompleted()) {
+                LOG.log(System.Logger.Level.WARNING, "UCX transport " + name + ": worker flush did not complete in "
+                        + CLOSE_GRACE_MILLIS + " ms");
             }
         }
 
-        private void wireupFailed(String message) {
-            if (wireupDone) {
-                return;
+        private void releaseWorker() {
+            synchronized (signalLock) {
+                signalWorker = null;
             }
-            wireupDone = true;
-            completer.execute(() -> wired.completeExceptionally(new KvTransferException(message)));
+            if (worker != null) {
+                worker.close();
+                worker = null;
+            }
+        }
+
+        private void progressOnce() {
+            try {
+                worker.progress();
+            } catch (Exception e) {
+                throw new KvTransferException("UCX progress failed: " + e.getMessage(), e);
+            }
+        }
+
+        private void loop() throws Exception {
+            int idle = 0;
+            while (running) {
+                Runnable t;
+                boolean worked = false;
+                while ((t = tasks.poll()) != null) {
+                    t.run();
+                    worked = true;
+                }
+                if (!running) {
+                    break;
+                }
+                if (worker.progress() > 0) {
+                    worked = true;
+                }
+                if (!retired.isEmpty()) {
+                    drainRetired(false);
+                }
+                if (worked || activeParts > 0) {
+                    idle = 0;
+                } else if (++idle >= IDLE_SPINS && tasks.isEmpty()) {
+                    worker.waitForEvents();
+                    idle = 0;
+                }
+            }
         }
 
         /**
-         * Where the peer's arena is mapped into this process ({@code ucp_rkey_ptr}), or 0 when no transport of
-         * this connection maps it (TCP) or UCX refuses. Progress thread only.
+         * Whether this context's transports can create endpoints in peer-error-handling mode. UCX 1.13's
+         * shared-memory transports alone cannot (they have no peer-failure detection) and UCX then refuses such
+         * endpoints as unreachable; probe once with an endpoint to our own worker. Without it, dead peers are
+         * still caught by the control channel ({@link #failPeer}) and by read timeouts.
          */
-        long mappedAddress(ArenaDescriptor remote) {
-            if (rkey == null) {
-                return 0;
-            }
-            try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
-                MemorySegment out = a.allocate(ValueLayout.ADDRESS);
-                int status = (int) RkeyPtr.HANDLE.invokeExact(MemorySegment.ofAddress(rkey.getNativeId()),
-                        remote.baseAddress(), out);
-                return status == 0 ? out.get(ValueLayout.ADDRESS, 0).address() : 0;
-            } catch (Throwable e) {
-                return 0;
-            }
-        }
-
-        void startClose() {
-            closeStarted = true;
+        private boolean probePeerErrorHandling() {
             try {
-                closeRequest = ep.closeNonBlockingForce();
-            } catch (RuntimeException e) {
-                closeRequest = null;
-            }
-        }
-
-        boolean closed() {
-            return closeStarted && (closeRequest == null || closeRequest.isCompleted());
-        }
-
-        void destroyRkey() {
-            if (rkey != null) {
-                try {
-                    rkey.close();
-                } catch (RuntimeException e) {
-                    LOG.log(System.Logger.Level.WARNING, "UCX transport " + name + ": cannot destroy an rkey", e);
+                UcpEndpoint self = worker.newEndpoint(new UcpEndpointParams().setUcpAddress(worker.getAddress())
+                        .setPeerErrorHandlingMode());
+                // Over TCP this starts a wire-up with ourselves: retire it, so that it is closed once that is done.
+                retire(new Connection(self));
+                return true;
+            } catch (UcxException e) {
+                if (index == 0) {
+                    LOG.log(System.Logger.Level.INFO, "UCX transports of " + name + " cannot detect peer failure ("
+                            + e.getMessage() + "); relying on control-channel liveness and read timeouts");
                 }
-                rkey = null;
+                return false;
             }
         }
-    }
 
-    /** A connected peer. Progress thread only. */
-    private final class Peer {
-        final String id;
-        final ArenaDescriptor remote;
-        final Set<Migration> migrations = new LinkedHashSet<>();
-        /** The current connection; null after a failure until the next read reconnects. */
-        Connection conn;
-
-        Peer(String id, ArenaDescriptor remote) {
-            this.id = id;
-            this.remote = remote;
+        /** Connects this lane to a peer, replacing an earlier connection of the same id. */
+        Opened open(String peerId, ArenaDescriptor remote) {
+            Peer old = peers.remove(peerId);
+            if (old != null) {
+                old.breakConnection("replaced by a new connection");
+            }
+            Peer p = new Peer(peerId, remote);
+            peers.put(peerId, p);
+            p.open();
+            return new Opened(p.conn.wired, prefault ? p.conn.mappedAddress(remote) : 0);
         }
 
-        void open() {
-            UcpEndpoint ep = newEndpoint();
-            Connection c = new Connection(ep);
+        /** After a failed connect: drops the peer, unless a newer connect has replaced it. */
+        void forget(String peerId, ArenaDescriptor remote) {
+            Peer p = peers.get(peerId);
+            if (p != null && p.remote == remote) {
+                peers.remove(peerId);
+                p.breakConnection("connect failed");
+            }
+        }
+
+        void breakPeer(String peerId, String reason) {
+            Peer p = peers.get(peerId);
+            if (p != null) {
+                p.breakConnection(reason);
+            }
+        }
+
+        /** Issues the GETs of one part on this lane's connection to the migration's peer. */
+        void start(Part part) {
+            Migration m = part.migration;
+            if (m.failure.get() != null) {
+                part.end(null); // another part failed before this one started
+                return;
+            }
+            Peer p = peers.get(m.peerId);
+            if (p == null) {
+                part.end(new PeerUnavailableException(m.peerId, "not connected"));
+                return;
+            }
             try {
-                c.rkey = ep.unpackRemoteKey(direct(remote.rkey()));
+                if (p.conn == null) {
+                    p.open();
+                }
             } catch (RuntimeException e) {
-                retire(c);
-                throw e;
+                part.end(new PeerUnavailableException(m.peerId, "cannot reconnect: " + e.getMessage()));
+                return;
             }
-            conn = c;
-            c.wired.whenComplete((ok, error) -> {
-                if (error != null) {
-                    submit(() -> {
-                        if (conn == c) {
-                            breakConnection("UCX wire-up failed: " + error.getMessage());
+            Connection c = p.conn;
+            part.peer = p;
+            part.active = true;
+            activeParts++;
+            p.parts.add(part);
+            long remoteBase = p.remote.baseAddress();
+            long localBase = arena.address();
+            // Count every read before issuing any: a GET that completes inline (shared memory) calls back at once.
+            part.pending = part.reads.size();
+            for (ReadPlan.Read r : part.reads) {
+                if (part.ended.get()) {
+                    return;
+                }
+                UcxCallback cb = new UcxCallback() {
+                    private boolean finished;
+
+                    @Override
+                    public void onSuccess(UcpRequest request) {
+                        if (finish()) {
+                            part.readDone();
+                        }
+                    }
+
+                    @Override
+                    public void onError(int status, String message) {
+                        if (finish()) {
+                            String reason = "RDMA read failed: " + message + " (ucs_status " + status + ")";
+                            if (p.conn == c) {
+                                // Tear the endpoint down: no other GET of this part may land after the failure.
+                                p.breakConnection(reason);
+                            } else {
+                                part.end(new PeerUnavailableException(m.peerId, reason));
+                            }
+                        }
+                    }
+
+                    private boolean finish() {
+                        if (finished) {
+                            return false;
+                        }
+                        finished = true;
+                        return true;
+                    }
+                };
+                try {
+                    c.ep.getNonBlocking(remoteBase + r.remoteOffset(), c.rkey, localBase + r.localOffset(),
+                            r.bytes(), cb);
+                } catch (RuntimeException e) {
+                    cb.onError(-1, String.valueOf(e.getMessage()));
+                    return;
+                }
+            }
+        }
+
+        /** Retires a connection: it is closed once its wire-up is done or its grace is over. */
+        private void retire(Connection c) {
+            c.retireDeadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(WIREUP_GRACE_MILLIS);
+            retired.add(c);
+            drainRetired(false);
+        }
+
+        /**
+         * Closes retired endpoints whose wire-up is done (all of them when {@code force}, or once their grace is
+         * over) and destroys the rkey of each whose close has completed.
+         */
+        private void drainRetired(boolean force) {
+            long now = System.nanoTime();
+            for (int i = 0; i < retired.size(); ) {
+                Connection c = retired.get(i);
+                if (!c.closeStarted && (force || c.wireupDone || now - c.retireDeadline >= 0)) {
+                    if (!c.wireupDone) {
+                        LOG.log(System.Logger.Level.WARNING, "UCX transport " + name
+                                + ": closing an endpoint whose wire-up has not completed");
+                    }
+                    c.startClose();
+                }
+                if (c.closed()) {
+                    c.destroyRkey();
+                    retired.remove(i);
+                } else {
+                    i++;
+                }
+            }
+        }
+
+        boolean onThread() {
+            return Thread.currentThread() == thread;
+        }
+
+        /** Queues a task for the progress thread; false once the transport is closing (and not from it). */
+        boolean submit(Runnable task) {
+            if (closing && !onThread()) {
+                return false;
+            }
+            tasks.add(task);
+            wake();
+            return true;
+        }
+
+        <T> T call(java.util.concurrent.Callable<T> task) {
+            CompletableFuture<T> f = new CompletableFuture<>();
+            if (!submit(() -> {
+                try {
+                    f.complete(task.call());
+                } catch (Throwable e) {
+                    f.completeExceptionally(e);
+                }
+            })) {
+                throw new KvTransferException("UCX transport " + name + " is closed");
+            }
+            try {
+                return f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new KvTransferException("interrupted", e);
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof RuntimeException re) {
+                    throw re;
+                }
+                throw new KvTransferException(String.valueOf(e.getCause().getMessage()), e.getCause());
+            }
+        }
+
+        void wake() {
+            synchronized (signalLock) {
+                if (signalWorker != null) {
+                    signalWorker.signal();
+                }
+            }
+        }
+
+        /**
+         * One UCX endpoint and the peer's rkey unpacked on it. Progress thread only. The endpoint is flushed as soon
+         * as it is created: that flush completes once UCX's wire-up with the peer is done, and only then may the
+         * endpoint be closed (see the class comment); the rkey is destroyed only once the close has completed.
+         */
+        private final class Connection {
+            final UcpEndpoint ep;
+            UcpRemoteKey rkey;
+            /** Completes when the wire-up is done, exceptionally when it fails. */
+            final CompletableFuture<Void> wired = new CompletableFuture<>();
+            boolean wireupDone;
+            boolean closeStarted;
+            UcpRequest closeRequest;
+            long retireDeadline;
+
+            Connection(UcpEndpoint ep) {
+                this.ep = ep;
+                try {
+                    ep.flushNonBlocking(new UcxCallback() {
+                        @Override
+                        public void onSuccess(UcpRequest request) {
+                            wireupDone = true;
+                            completer.execute(() -> wired.complete(null));
+                        }
+
+                        @Override
+                        public void onError(int status, String message) {
+                            wireupFailed(message + " (ucs_status " + status + ")");
                         }
                     });
+                } catch (RuntimeException e) {
+                    wireupFailed(String.valueOf(e.getMessage()));
                 }
-            });
+            }
+
+            private void wireupFailed(String message) {
+                if (wireupDone) {
+                    return;
+                }
+                wireupDone = true;
+                completer.execute(() -> wired.completeExceptionally(new KvTransferException(message)));
+            }
+
+            /**
+             * Where the peer's arena is mapped into this process ({@code ucp_rkey_ptr}), or 0 when no transport of
+             * this connection maps it (TCP) or UCX refuses. Progress thread only.
+             */
+            long mappedAddress(ArenaDescriptor remote) {
+                if (rkey == null) {
+                    return 0;
+                }
+                try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+                    MemorySegment out = a.allocate(ValueLayout.ADDRESS);
+                    int status = (int) RkeyPtr.HANDLE.invokeExact(MemorySegment.ofAddress(rkey.getNativeId()),
+                            remote.baseAddress(), out);
+                    return status == 0 ? out.get(ValueLayout.ADDRESS, 0).address() : 0;
+                } catch (Throwable e) {
+                    return 0;
+                }
+            }
+
+            void startClose() {
+                closeStarted = true;
+                try {
+                    closeRequest = ep.closeNonBlockingForce();
+                } catch (RuntimeException e) {
+                    closeRequest = null;
+                }
+            }
+
+            boolean closed() {
+                return closeStarted && (closeRequest == null || closeRequest.isCompleted());
+            }
+
+            void destroyRkey() {
+                if (rkey != null) {
+                    try {
+                        rkey.close();
+                    } catch (RuntimeException e) {
+                        LOG.log(System.Logger.Level.WARNING, "UCX transport " + name + ": cannot destroy an rkey", e);
+                    }
+                    rkey = null;
+                }
+            }
         }
 
-        private UcpEndpoint newEndpoint() {
-            UcpEndpointParams p = params();
-            if (peerErrorHandling) {
-                p.setPeerErrorHandlingMode();
+        /** A connected peer. Progress thread only. */
+        private final class Peer {
+            final String id;
+            final ArenaDescriptor remote;
+            final Set<Part> parts = new LinkedHashSet<>();
+            /** The current connection; null after a failure until the next read reconnects. */
+            Connection conn;
+
+            Peer(String id, ArenaDescriptor remote) {
+                this.id = id;
+                this.remote = remote;
             }
-            return worker.newEndpoint(p);
+
+            void open() {
+                UcpEndpoint ep = newEndpoint();
+                Connection c = new Connection(ep);
+                try {
+                    c.rkey = ep.unpackRemoteKey(direct(remote.rkey()));
+                } catch (RuntimeException e) {
+                    retire(c);
+                    throw e;
+                }
+                conn = c;
+                c.wired.whenComplete((ok, error) -> {
+                    if (error != null) {
+                        submit(() -> {
+                            if (conn == c) {
+                                breakConnection("UCX wire-up failed: " + error.getMessage());
+                            }
+                        });
+                    }
+                });
+            }
+
+            private UcpEndpoint newEndpoint() {
+                UcpEndpointParams p = params();
+                if (peerErrorHandling) {
+                    p.setPeerErrorHandlingMode();
+                }
+                return worker.newEndpoint(p);
+            }
+
+            private UcpEndpointParams params() {
+                return new UcpEndpointParams()
+                        .setName("kv-" + id)
+                        .setUcpAddress(direct(remote.workerAddress()))
+                        .setErrorHandler((failed, status, message) -> onEndpointError(failed, status, message));
+            }
+
+            void onEndpointError(UcpEndpoint failed, int status, String message) {
+                if (conn == null || failed != conn.ep) {
+                    return; // an endpoint already torn down
+                }
+                LOG.log(System.Logger.Level.WARNING, "UCX endpoint to " + id + " failed: " + message);
+                breakConnection("connection failed: " + message + " (ucs_status " + status + ")");
+            }
+
+            /** Ends the parts in flight with an error and retires the connection; the next read re-creates it. */
+            void breakConnection(String reason) {
+                Connection c = conn;
+                conn = null;
+                for (Part part : new ArrayList<>(parts)) {
+                    part.end(new PeerUnavailableException(id, reason));
+                }
+                parts.clear();
+                if (c != null) {
+                    retire(c);
+                }
+            }
         }
 
-        private UcpEndpointParams params() {
-            return new UcpEndpointParams()
-                    .setName("kv-" + id)
-                    .setUcpAddress(direct(remote.workerAddress()))
-                    .setErrorHandler((failed, status, message) -> onEndpointError(failed, status, message));
+    }
+
+    /**
+     * One lane's share of a migration. Its lane-side fields belong to that lane's progress thread; {@link #end} may
+     * also be called by another thread for a part its lane never got (the transport was closing).
+     */
+    private static final class Part {
+        final Migration migration;
+        final Lane lane;
+        final List<ReadPlan.Read> reads;
+        final AtomicBoolean ended = new AtomicBoolean();
+        // lane thread only:
+        Lane.Peer peer;
+        int pending;
+        boolean active;
+
+        Part(Migration migration, Lane lane, List<ReadPlan.Read> reads) {
+            this.migration = migration;
+            this.lane = lane;
+            this.reads = reads;
         }
 
-        void onEndpointError(UcpEndpoint failed, int status, String message) {
-            if (conn == null || failed != conn.ep) {
-                return; // an endpoint already torn down
+        void readDone() {
+            migration.pendingReads.decrementAndGet();
+            if (--pending == 0) {
+                end(null);
             }
-            LOG.log(System.Logger.Level.WARNING, "UCX endpoint to " + id + " failed: " + message);
-            breakConnection("connection failed: " + message + " (ucs_status " + status + ")");
         }
 
-        /** Fails the migrations in flight and retires the connection; the next read re-creates it. */
-        void breakConnection(String reason) {
-            Connection c = conn;
-            conn = null;
-            for (Migration m : new ArrayList<>(migrations)) {
-                m.fail(new PeerUnavailableException(id, reason));
+        /** Ends this part, once: with {@code error}, or {@code null} when its reads are done (or not needed). */
+        void end(RuntimeException error) {
+            if (!ended.compareAndSet(false, true)) {
+                return;
             }
-            migrations.clear();
-            if (c != null) {
-                retire(c);
+            if (active) {
+                active = false;
+                lane.activeParts--;
+                peer.parts.remove(this);
             }
+            migration.partEnded(error);
+        }
+
+        /**
+         * After another part failed or the migration timed out (lane thread): tears this lane's endpoint to the
+         * peer down if this part still has GETs in flight, so that none lands after the caller is told.
+         */
+        void abort(String reason) {
+            if (ended.get()) {
+                return;
+            }
+            if (active && peer.conn != null) {
+                peer.breakConnection(reason);
+            }
+            end(null);
         }
     }
 
-    /** One read() call. Fields are touched on the progress thread only, except the final ones. */
+    /** One read() call: its parts, one per lane used, and how it ends. Thread-safe. */
     private final class Migration {
         final String peerId;
         final CompletableFuture<TransferStats> future;
         final int blocks;
-        final List<ReadPlan.Read> plan;
         final long bytes;
         final Duration timeout;
         final long startNanos = System.nanoTime();
+        final List<Part> parts = new ArrayList<>();
+        final AtomicInteger remainingParts = new AtomicInteger();
+        final AtomicInteger pendingReads = new AtomicInteger();
+        /** The first error of any part, or the timeout; the migration fails with it once every part has ended. */
+        final AtomicReference<RuntimeException> failure = new AtomicReference<>();
         volatile ScheduledFuture<?> timeoutTask;
-        int pending;
-        boolean done;
-        boolean active;
 
-        Migration(String peerId, CompletableFuture<TransferStats> future, int blocks, List<ReadPlan.Read> plan,
-                  long bytes, Duration timeout) {
+        Migration(String peerId, CompletableFuture<TransferStats> future, int blocks, long bytes, Duration timeout) {
             this.peerId = peerId;
             this.future = future;
             this.blocks = blocks;
-            this.plan = plan;
             this.bytes = bytes;
             this.timeout = timeout;
         }
 
-        void readDone() {
-            if (done) {
-                return;
+        void partEnded(RuntimeException error) {
+            if (error != null && failure.compareAndSet(null, error)) {
+                abortParts("another lane's read failed: " + error.getMessage());
             }
-            if (--pending == 0) {
-                done = true;
-                detach();
-                TransferStats s = new TransferStats(blocks, plan.size(), bytes, System.nanoTime() - startNanos);
-                completer.execute(() -> future.complete(s));
+            if (remainingParts.decrementAndGet() == 0) {
+                ScheduledFuture<?> t = timeoutTask;
+                if (t != null) {
+                    t.cancel(false);
+                }
+                RuntimeException f = failure.get();
+                int reads = parts.stream().mapToInt(p -> p.reads.size()).sum();
+                TransferStats s = new TransferStats(blocks, reads, bytes, System.nanoTime() - startNanos);
+                completer.execute(() -> {
+                    if (f == null) {
+                        future.complete(s);
+                    } else {
+                        future.completeExceptionally(f);
+                    }
+                });
             }
         }
 
-        void fail(RuntimeException e) {
-            if (done) {
-                return;
-            }
-            done = true;
-            detach();
-            completer.execute(() -> future.completeExceptionally(e));
-        }
-
+        /** On the timer thread: fails the migration and tears down the endpoints its unfinished parts use. */
         void timedOut() {
-            if (done) {
-                return;
-            }
-            int stillPending = pending;
-            fail(new TransferTimeoutException(peerId, timeout, stillPending));
-            Peer p = peers.get(peerId);
-            if (p != null) {
-                // Tear the endpoint down so that no late byte lands in blocks the caller now reuses.
-                p.breakConnection("a read timed out after " + timeout.toMillis() + " ms");
+            if (failure.compareAndSet(null, new TransferTimeoutException(peerId, timeout, pendingReads.get()))) {
+                abortParts("a read timed out after " + timeout.toMillis() + " ms");
             }
         }
 
-        private void detach() {
-            if (active) {
-                active = false;
-                activeMigrations--;
-            }
-            ScheduledFuture<?> t = timeoutTask;
-            if (t != null) {
-                t.cancel(false);
-            }
-            Peer p = peers.get(peerId);
-            if (p != null) {
-                p.migrations.remove(this);
+        private void abortParts(String reason) {
+            for (Part p : parts) {
+                if (p.ended.get()) {
+                    continue;
+                }
+                if (p.lane.onThread()) {
+                    p.abort(reason);
+                } else if (!p.lane.submit(() -> p.abort(reason))) {
+                    p.lane.stopped.thenRun(() -> p.end(null)); // the lane's shutdown ends what it had
+                }
             }
         }
     }

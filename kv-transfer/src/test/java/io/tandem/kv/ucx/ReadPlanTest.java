@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tandem.kv.ucx.ReadPlan.Read;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class ReadPlanTest {
@@ -52,5 +53,66 @@ class ReadPlanTest {
         long blockBytes = 3L << 20; // 3 MiB blocks, ids near 2^20: offsets beyond 2^31
         assertThat(ReadPlan.plan(new int[] {1_000_000}, new int[] {999_999}, blockBytes, 2_000_000, 2_000_000, 1))
                 .containsExactly(new Read(1_000_000L * blockBytes, 999_999L * blockBytes, blockBytes));
+    }
+
+    @Test
+    void spread_cutsOneLongReadIntoEqualAlignedShares() {
+        List<List<Read>> lanes = ReadPlan.spread(List.of(new Read(1000, 5000, 96)), 2, 1, 16);
+        assertThat(lanes).containsExactly(List.of(new Read(1000, 5000, 48)), List.of(new Read(1048, 5048, 48)));
+        // 100 bytes in 3 lanes: shares of ceil(100 / 3) = 34, rounded up to 40; the last lane takes the rest
+        assertThat(ReadPlan.spread(List.of(new Read(0, 0, 100)), 3, 1, 8)).containsExactly(
+                List.of(new Read(0, 0, 40)), List.of(new Read(40, 40, 40)), List.of(new Read(80, 80, 20)));
+    }
+
+    @Test
+    void spread_keepsReadBoundariesAndCutsOnlyAStraddlingRead() {
+        List<Read> reads = List.of(new Read(0, 100, 30), new Read(500, 0, 50), new Read(900, 200, 20));
+        assertThat(ReadPlan.spread(reads, 2, 1, 1)).containsExactly(
+                List.of(new Read(0, 100, 30), new Read(500, 0, 20)),
+                List.of(new Read(520, 20, 30), new Read(900, 200, 20)));
+    }
+
+    @Test
+    void spread_leavesSmallMigrationsOnFewerLanes() {
+        List<Read> one = List.of(new Read(0, 0, 3 << 20));
+        assertThat(ReadPlan.spread(one, 4, 2 << 20, 4096)).containsExactly(
+                List.of(new Read(0, 0, 2 << 20)), List.of(new Read(2 << 20, 2 << 20, 1 << 20)), List.of(), List.of());
+        assertThat(ReadPlan.spread(List.of(new Read(0, 0, 100)), 2, 2 << 20, 4096))
+                .containsExactly(List.of(new Read(0, 0, 100)), List.of());
+        assertThat(ReadPlan.spread(List.of(), 2, 1, 1)).containsExactly(List.of(), List.of());
+    }
+
+    @Test
+    void spread_movesEveryByteExactlyOnce() {
+        List<Read> reads = ReadPlan.plan(new int[] {3, 4, 5, 9, 1, 2}, new int[] {0, 1, 2, 7, 4, 5}, 1000, 20, 20,
+                1 << 20);
+        for (int lanes = 1; lanes <= 5; lanes++) {
+            long[] covered = new long[20_000];
+            for (List<Read> lane : ReadPlan.spread(reads, lanes, 700, 64)) {
+                for (Read r : lane) {
+                    for (long b = 0; b < r.bytes(); b++) {
+                        covered[(int) (r.localOffset() + b)]++;
+                        assertThat(r.remoteOffset() - r.localOffset()).isEqualTo(sourceShift(reads, r.localOffset()));
+                    }
+                }
+            }
+            for (Read r : reads) {
+                for (long b = 0; b < r.bytes(); b++) {
+                    assertThat(covered[(int) (r.localOffset() + b)]).as("lanes %d, byte %d", lanes,
+                            r.localOffset() + b).isEqualTo(1);
+                }
+            }
+        }
+    }
+
+    @Test
+    void spread_refusesNonsense() {
+        assertThatThrownBy(() -> ReadPlan.spread(List.of(), 0, 1, 1)).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    /** remoteOffset - localOffset of the planned read that lands on local byte {@code local}. */
+    private static long sourceShift(List<Read> reads, long local) {
+        return reads.stream().filter(r -> local >= r.localOffset() && local < r.localOffset() + r.bytes())
+                .findFirst().map(r -> r.remoteOffset() - r.localOffset()).orElseThrow();
     }
 }

@@ -203,4 +203,77 @@ abstract class UcxTransportContractIT {
         assertThatThrownBy(() -> reader.read("gone", new int[] {0}, new int[] {0}, TIMEOUT))
                 .isInstanceOf(PeerUnavailableException.class);
     }
+
+    /** 128 KiB blocks: 4 layers, 4 heads, head_dim 64, block 16, f32. */
+    static final KvBlockLayout LANE_LAYOUT = new KvBlockLayout("f32", 4, 4, 64, 16);
+    static final int LANE_BLOCKS = 96;
+
+    /**
+     * A 12 MiB migration over three lanes is cut into three 4 MiB shares, one GET per lane (a share may straddle
+     * two runs: then two), and every word lands where its block id says, also where a share boundary cuts a block.
+     */
+    @Test
+    void read_overSeveralLanes_spreadsTheMigration_andLandsEveryByte() throws Exception {
+        long bb = LANE_LAYOUT.blockBytes();
+        try (UcxTransport o = UcxTransport.start("lane-owner", LANE_BLOCKS * bb, LANE_LAYOUT, ucxConfig(), 1L << 30,
+                true, 3);
+             UcxTransport r = UcxTransport.start("lane-reader", LANE_BLOCKS * bb, LANE_LAYOUT, ucxConfig(), 1L << 30,
+                     true, 3)) {
+            assertThat(r.lanes()).isEqualTo(3);
+            MemorySegment src = o.arena().segment();
+            for (long off = 0; off < LANE_BLOCKS * bb; off += 8) {
+                src.set(ValueLayout.JAVA_LONG, off, off * 31 + 7);
+            }
+            r.connect("owner", EndpointInfoCodec.decode(o.endpointInfo()));
+            // remote 0..95 lands as two runs: 0..47 -> 48..95 and 48..95 -> 0..47
+            int[] remote = new int[LANE_BLOCKS];
+            int[] local = new int[LANE_BLOCKS];
+            for (int i = 0; i < LANE_BLOCKS; i++) {
+                remote[i] = i;
+                local[i] = (i + LANE_BLOCKS / 2) % LANE_BLOCKS;
+            }
+            for (int round = 0; round < 3; round++) {
+                r.arena().segment().fill((byte) 0);
+                TransferStats s = r.read("owner", remote, local, TIMEOUT).get(30, TimeUnit.SECONDS);
+                assertThat(s.reads()).as("two runs cut into three shares: the middle share straddles both runs")
+                        .isEqualTo(4);
+                assertThat(s.bytes()).isEqualTo(LANE_BLOCKS * bb);
+                MemorySegment dst = r.arena().segment();
+                for (int i = 0; i < LANE_BLOCKS; i++) {
+                    for (long w = 0; w < bb; w += 8) {
+                        long v = dst.get(ValueLayout.JAVA_LONG, local[i] * bb + w);
+                        long want = (remote[i] * bb + w) * 31 + 7;
+                        if (v != want) {
+                            throw new AssertionError("round " + round + ", local block " + local[i] + " word " + w
+                                    + ": " + v + " (expected " + want + ")");
+                        }
+                    }
+                }
+            }
+            // after a failure on every lane, the next read reconnects them all
+            r.failPeer("owner", "declared dead by the test");
+            r.read("owner", remote, local, TIMEOUT).get(30, TimeUnit.SECONDS);
+        }
+    }
+
+    /** One lane is the single-worker transport: the same 12 MiB run is one GET. */
+    @Test
+    void read_onOneLane_isOneGetPerRun() throws Exception {
+        long bb = LANE_LAYOUT.blockBytes();
+        try (UcxTransport o = UcxTransport.start("one-owner", LANE_BLOCKS * bb, LANE_LAYOUT, ucxConfig(), 1L << 30,
+                true, 1);
+             UcxTransport r = UcxTransport.start("one-reader", LANE_BLOCKS * bb, LANE_LAYOUT, ucxConfig(), 1L << 30,
+                     true, 1)) {
+            r.connect("owner", EndpointInfoCodec.decode(o.endpointInfo()));
+            int[] ids = new int[LANE_BLOCKS];
+            java.util.Arrays.setAll(ids, i -> i);
+            assertThat(r.read("owner", ids, ids, TIMEOUT).get(30, TimeUnit.SECONDS).reads()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void start_refusesALaneCountOutOfRange() {
+        assertThatThrownBy(() -> UcxTransport.start("x", 4 * LAYOUT.blockBytes(), LAYOUT, ucxConfig(), 1 << 20, true,
+                0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("lanes: 0");
+    }
 }

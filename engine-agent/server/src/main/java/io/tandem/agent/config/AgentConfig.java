@@ -3,6 +3,7 @@ package io.tandem.agent.config;
 import io.micronaut.context.annotation.ConfigurationProperties;
 import io.micronaut.core.bind.annotation.Bindable;
 import io.micronaut.core.annotation.Nullable;
+import io.tandem.kv.ucx.UcxTransport;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
@@ -40,6 +41,8 @@ import java.util.Locale;
  * @param migrationTimeout how long a decode-side pull may take before the request fails with 504
  * @param kvZmqBind       where the KV control channel (ZeroMQ) binds; {@code *} as the port picks a free one.
  *                        Peers on other hosts need a routable address here
+ * @param kvLanes         UCX workers (each with a progress thread) a decode-side pull is spread over; 0 = the
+ *                        transport's default (two where there are two cores or more)
  * @param controller      HOST:PORT of the controller's ClusterControl gRPC service (the proxy's {@code --grpc-port})
  *                        to attach to; empty = do not attach (the node is added with /nodes/add instead)
  * @param advertiseUrl    this agent's HTTP base url as the proxy reaches it, sent when attaching; empty = the
@@ -68,6 +71,7 @@ public record AgentConfig(
         @Bindable(defaultValue = "60s") Duration cacheLease,
         @Bindable(defaultValue = "10s") Duration migrationTimeout,
         @Bindable(defaultValue = "tcp://127.0.0.1:*") String kvZmqBind,
+        @Bindable(defaultValue = "0") int kvLanes,
         @Bindable(defaultValue = "") String controller,
         @Bindable(defaultValue = "") String advertiseUrl) {
 
@@ -105,6 +109,10 @@ public record AgentConfig(
         if (!advertiseUrl.isEmpty() && !advertiseUrl.startsWith("http://") && !advertiseUrl.startsWith("https://")) {
             throw new IllegalArgumentException("tandem.agent.advertise-url: '" + advertiseUrl
                     + "' (expected: an http(s) url)");
+        }
+        if (kvLanes < 0 || kvLanes > UcxTransport.MAX_LANES) {
+            throw new IllegalArgumentException("tandem.agent.kv-lanes: " + kvLanes + " (expected: 0 to "
+                    + UcxTransport.MAX_LANES + ")");
         }
         if (kvBlocks < 0) {
             throw new IllegalArgumentException("tandem.agent.kv-blocks: " + kvBlocks + " (expected: >= 0)");

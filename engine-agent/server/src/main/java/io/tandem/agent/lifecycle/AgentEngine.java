@@ -17,6 +17,7 @@ import io.tandem.engine.model.ModelLoader;
 import io.tandem.engine.model.ModelConfig;
 import io.tandem.engine.scheduler.Engine;
 import io.tandem.engine.scheduler.EngineConfig;
+import io.tandem.kv.ucx.UcxTransport;
 import jakarta.annotation.PreDestroy;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -80,7 +81,8 @@ public final class AgentEngine implements AutoCloseable {
                 KvLayout layout = new KvLayout(KvDtype.F32, c.nLayers(), c.nKvHeads(), c.headDim(), config.blockSize());
                 kv = KvTransferEngine.create(KvTransferConfig.builder(engineId,
                                 KvBlockLayout.fromFields(layout.fields()), Math.multiplyExact((long) blocks, layout.blockBytes()))
-                        .zmqBindAddress(config.kvZmqBind()).readTimeout(config.migrationTimeout()).build());
+                        .zmqBindAddress(config.kvZmqBind()).readTimeout(config.migrationTimeout())
+                        .lanes(config.kvLanes() == 0 ? UcxTransport.DEFAULT_LANES : config.kvLanes()).build());
                 try {
                     e = new Engine(m, ec, new UcxArenaMemory(kv));
                     if (!e.kvCache().layout().equals(layout)) {
