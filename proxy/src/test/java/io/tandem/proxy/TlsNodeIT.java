@@ -3,23 +3,17 @@ package io.tandem.proxy;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import java.io.FileInputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.KeyStore;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 
-import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 
 import com.sun.net.httpserver.HttpExchange;
@@ -41,7 +35,6 @@ class TlsNodeIT {
     static final String EVENT = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tls\"}}]}\n\n";
     static final String BODY = "{\"model\":\"mock\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":";
 
-    static Path dir;
     static HttpsServer node;
     static Procs.Proc trusting;
     static Procs.Proc untrusting;
@@ -49,30 +42,9 @@ class TlsNodeIT {
 
     @BeforeAll
     static void start() throws Exception {
-        dir = Procs.ROOT.resolve("proxy/target/it-tls");
-        Files.createDirectories(dir);
-        Path keystore = dir.resolve("node.p12");
-        Path cert = dir.resolve("node.crt");
-        Path truststore = dir.resolve("trust.p12");
-        for (Path p : List.of(keystore, cert, truststore)) {
-            Files.deleteIfExists(p);
-        }
-        keytool("-genkeypair", "-alias", "node", "-keyalg", "EC", "-groupname", "secp256r1", "-validity", "2",
-                "-dname", "CN=tandem-test-node", "-ext", "SAN=ip:127.0.0.1", "-storetype", "PKCS12",
-                "-keystore", keystore.toString(), "-storepass", "changeit");
-        keytool("-exportcert", "-alias", "node", "-keystore", keystore.toString(), "-storepass", "changeit",
-                "-file", cert.toString());
-        keytool("-importcert", "-noprompt", "-alias", "node", "-file", cert.toString(), "-storetype", "PKCS12",
-                "-keystore", truststore.toString(), "-storepass", "changeit");
-
-        KeyStore ks = KeyStore.getInstance("PKCS12");
-        try (InputStream in = new FileInputStream(keystore.toFile())) {
-            ks.load(in, "changeit".toCharArray());
-        }
-        KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
-        kmf.init(ks, "changeit".toCharArray());
-        SSLContext ssl = SSLContext.getInstance("TLS");
-        ssl.init(kmf.getKeyManagers(), null, null);
+        TestCerts certs = TestCerts.create(Procs.ROOT.resolve("proxy/target/it-tls"), "node");
+        Path truststore = certs.truststore();
+        SSLContext ssl = certs.serverContext();
         node = HttpsServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 64);
         node.setHttpsConfigurator(new HttpsConfigurator(ssl));
         node.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
@@ -103,16 +75,6 @@ class TlsNodeIT {
 
     static String nodeUrl() {
         return "https://127.0.0.1:" + node.getAddress().getPort();
-    }
-
-    private static void keytool(String... args) throws IOException, InterruptedException {
-        List<String> cmd = new java.util.ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "keytool").toString());
-        cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        assertThat(p.exitValue()).as(out).isZero();
     }
 
     private static void answer(HttpExchange ex) throws IOException {
