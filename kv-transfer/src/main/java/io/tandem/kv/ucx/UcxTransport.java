@@ -64,7 +64,8 @@ import org.openucx.jucx.ucp.UcpWorkerParams;
  *
  * <h2>Lanes</h2>
  * Every lane has its own endpoint to each connected peer (to the peer's lane 0) with the peer's rkey unpacked on
- * it. A migration is cut into one share per lane ({@link ReadPlan#spread}, shares of at least
+ * it. Where a transport maps the peer's arena into this process (shared memory: {@code ucp_rkey_ptr} succeeds at
+ * connect), a migration is cut into one share per lane ({@link ReadPlan#spread}, shares of at least
  * {@link #MIN_LANE_BYTES}), and each lane issues its share's GETs; the migration completes when every share has,
  * and fails, once every share has ended, with the first error (the other lanes' endpoints to the peer are torn
  * down first, so no GET can land after the caller is told). Over shared memory a GET is one {@code memcpy} by the
@@ -72,7 +73,10 @@ import org.openucx.jucx.ucp.UcpWorkerParams;
  * ucx_perftest and no more, whereas two threads copy about twice as fast as one on this machine (memcpy of 24 /
  * 96 / 384 MiB, 13.7 / 10.5 / 12.1 GB/s on one thread, 26.7 / 22.9 / 22.1 on two). The context is then created
  * with {@code mt_workers_shared}, as UCX requires for workers on several threads. The default is
- * {@link #DEFAULT_LANES}; one lane is the old single-worker transport.
+ * {@link #DEFAULT_LANES}; one lane is the old single-worker transport. Over TCP a migration stays on lane 0:
+ * UCX 1.13 emulates the GET there with active messages from the owner's one worker, which then interleaves the
+ * lanes' streams, and two lanes measured slower than one (4k / 16k tokens: 1.10 / 0.53x ucx_perftest against
+ * 1.49 / 1.49x, docs/benchmarks.md).
  *
  * <p>How a GET is progressed does not set its speed over shared memory: UCX 1.13 carries it on the posix
  * transport's RMA lane ({@code rma(posix/memory)}; cma cannot be used alone, it has no active messages for the
@@ -165,6 +169,8 @@ public final class UcxTransport implements AutoCloseable {
     private final Executor completer;
     /** Connected peers' arenas, for validating reads on the caller's thread. */
     private final Map<String, ArenaDescriptor> remotes = new ConcurrentHashMap<>();
+    /** Connected peers whose arena a transport maps into this process (shared memory): their reads are spread. */
+    private final Set<String> mappedPeers = ConcurrentHashMap.newKeySet();
     private volatile boolean closing;
     private final Lane[] lanes;
     // Set in start() before any lane starts, released in close() after every lane has stopped.
@@ -372,8 +378,15 @@ public final class UcxTransport implements AutoCloseable {
             forget(peerId, remote);
             throw new PeerUnavailableException(peerId, "UCX wire-up failed: " + e.getCause().getMessage());
         }
-        opened.stream().mapToLong(Opened::mapped).filter(a -> a != 0).distinct()
-                .forEach(a -> populateMapping(peerId, a, remote.length()));
+        if (opened.stream().anyMatch(o -> o.mapped() != 0)) {
+            mappedPeers.add(peerId);
+        } else {
+            mappedPeers.remove(peerId);
+        }
+        if (prefault) {
+            opened.stream().mapToLong(Opened::mapped).filter(a -> a != 0).distinct()
+                    .forEach(a -> populateMapping(peerId, a, remote.length()));
+        }
     }
 
     /**
@@ -401,7 +414,9 @@ public final class UcxTransport implements AutoCloseable {
 
     /** After a failed connect: drops the peer on every lane, unless a newer connect has replaced it. */
     private void forget(String peerId, ArenaDescriptor remote) {
-        remotes.remove(peerId, remote);
+        if (remotes.remove(peerId, remote)) {
+            mappedPeers.remove(peerId);
+        }
         for (Lane lane : lanes) {
             lane.submit(() -> lane.forget(peerId, remote));
         }
@@ -410,6 +425,7 @@ public final class UcxTransport implements AutoCloseable {
     /** Closes the endpoints to a peer; migrations in flight on it fail. No-op for an unknown peer. */
     public void disconnect(String peerId) {
         remotes.remove(peerId);
+        mappedPeers.remove(peerId);
         for (Lane lane : lanes) {
             lane.call(() -> {
                 Lane.Peer p = lane.peers.remove(peerId);
@@ -462,7 +478,7 @@ public final class UcxTransport implements AutoCloseable {
             future.complete(new TransferStats(0, 0, 0, 0));
             return future;
         }
-        List<List<ReadPlan.Read>> shares = lanes.length == 1 ? List.of(plan)
+        List<List<ReadPlan.Read>> shares = lanes.length == 1 || !mappedPeers.contains(peerId) ? List.of(plan)
                 : ReadPlan.spread(plan, lanes.length, MIN_LANE_BYTES, PAGE);
         Migration m = new Migration(peerId, future, remoteBlockIds.length, bytes, timeout);
         for (int i = 0; i < shares.size(); i++) {
@@ -828,7 +844,7 @@ public final class UcxTransport implements AutoCloseable {
             Peer p = new Peer(peerId, remote);
             peers.put(peerId, p);
             p.open();
-            return new Opened(p.conn.wired, prefault ? p.conn.mappedAddress(remote) : 0);
+            return new Opened(p.conn.wired, p.conn.mappedAddress(remote));
         }
 
         /** After a failed connect: drops the peer, unless a newer connect has replaced it. */

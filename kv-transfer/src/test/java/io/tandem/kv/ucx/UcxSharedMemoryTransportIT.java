@@ -9,4 +9,9 @@ class UcxSharedMemoryTransportIT extends UcxTransportContractIT {
     Map<String, String> ucxConfig() {
         return Map.of("TLS", "posix,cma,self");
     }
+
+    @Override
+    boolean mapsPeerArena() {
+        return true;
+    }
 }
