@@ -29,7 +29,8 @@ import java.util.Objects;
  *        where a transport maps it (shared memory), so that no GET pays for first reads; costs that time at
  *        start and at connect, and commits the arena's memory at once
  * @param lanes UCX workers reading in parallel, each with its own progress thread: every migration of at least two
- *        lane shares (2 MiB each) is spread over them (see {@link io.tandem.kv.ucx.UcxTransport}); default
+ *        lane shares (2 MiB each) from a peer whose arena UCX maps here (shared memory) is spread over them (see
+ *        {@link io.tandem.kv.ucx.UcxTransport}); default
  *        {@link io.tandem.kv.ucx.UcxTransport#DEFAULT_LANES}, 1 to {@link io.tandem.kv.ucx.UcxTransport#MAX_LANES}
  */
 public record KvTransferConfig(String engineId, KvBlockLayout layout, long arenaBytes, String zmqBindAddress,
