@@ -219,10 +219,7 @@ abstract class UcxTransportContractIT {
     @Test
     void read_overSeveralLanes_spreadsTheMigration_andLandsEveryByte() throws Exception {
         long bb = LANE_LAYOUT.blockBytes();
-        try (UcxTransport o = UcxTransport.start("lane-owner", LANE_BLOCKS * bb, LANE_LAYOUT, ucxConfig(), 1L << 30,
-                true, 3);
-             UcxTransport r = UcxTransport.start("lane-reader", LANE_BLOCKS * bb, LANE_LAYOUT, ucxConfig(), 1L << 30,
-                     true, 3)) {
+        try (UcxTransport o = laneTransport("lane-owner", 3); UcxTransport r = laneTransport("lane-reader", 3)) {
             assertThat(r.lanes()).isEqualTo(3);
             MemorySegment src = o.arena().segment();
             for (long off = 0; off < LANE_BLOCKS * bb; off += 8) {
@@ -267,16 +264,17 @@ abstract class UcxTransportContractIT {
     /** One lane is the single-worker transport: the same 12 MiB run is one GET. */
     @Test
     void read_onOneLane_isOneGetPerRun() throws Exception {
-        long bb = LANE_LAYOUT.blockBytes();
-        try (UcxTransport o = UcxTransport.start("one-owner", LANE_BLOCKS * bb, LANE_LAYOUT, ucxConfig(), 1L << 30,
-                true, 1);
-             UcxTransport r = UcxTransport.start("one-reader", LANE_BLOCKS * bb, LANE_LAYOUT, ucxConfig(), 1L << 30,
-                     true, 1)) {
+        try (UcxTransport o = laneTransport("one-owner", 1); UcxTransport r = laneTransport("one-reader", 1)) {
             r.connect("owner", EndpointInfoCodec.decode(o.endpointInfo()));
             int[] ids = new int[LANE_BLOCKS];
             java.util.Arrays.setAll(ids, i -> i);
             assertThat(r.read("owner", ids, ids, TIMEOUT).get(30, TimeUnit.SECONDS).reads()).isEqualTo(1);
         }
+    }
+
+    private UcxTransport laneTransport(String name, int lanes) {
+        return UcxTransport.start(name, LANE_BLOCKS * LANE_LAYOUT.blockBytes(), LANE_LAYOUT, ucxConfig(), 1L << 30,
+                true, lanes);
     }
 
     @Test
