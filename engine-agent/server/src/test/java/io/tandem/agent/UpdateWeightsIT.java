@@ -6,9 +6,12 @@ import static org.awaitility.Awaitility.await;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tandem.engine.model.LoadedModel;
 import io.tandem.engine.weights.SafetensorsWriter;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.Base64;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -16,7 +19,8 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * RL weight updates: pushing model B's tensors into an agent serving model A makes it answer as an agent started
- * on B; a bad bucket is refused with 400 naming the tensor and leaves the outputs as they were.
+ * on B; a bad bucket is refused with 400 naming the tensor and leaves the outputs as they were; the weights version
+ * ({@code /health}'s header, the answer's {@code weights_version}) follows the commits and a level-2 sleep.
  */
 @Timeout(180)
 class UpdateWeightsIT {
@@ -32,6 +36,23 @@ class UpdateWeightsIT {
         return JSON.readTree(r.body()).get("output_ids").toString();
     }
 
+    /** What {@code GET /health} says about the weights in use. */
+    static String weightsVersion(AgentProcess a) throws Exception {
+        return a.get("/health").headers().firstValue("X-Tandem-Weights-Version").orElseThrow();
+    }
+
+    /** The agent's version chain: SHA-256 over the previous version and each staged bucket's SHA-256, 16 hex. */
+    static String versionAfter(String previous, byte[]... buckets) throws Exception {
+        MessageDigest pending = MessageDigest.getInstance("SHA-256");
+        for (byte[] b : buckets) {
+            pending.update(MessageDigest.getInstance("SHA-256").digest(b));
+        }
+        MessageDigest next = MessageDigest.getInstance("SHA-256");
+        next.update((previous + "\n").getBytes(StandardCharsets.UTF_8));
+        next.update(pending.digest());
+        return HexFormat.of().formatHex(next.digest(), 0, 8);
+    }
+
     @Test
     void pushingModelB_makesOutputsEqualModelB_badBucketChangesNothing() throws Exception {
         Path a = AgentProcess.tinyModel(42);
@@ -45,6 +66,7 @@ class UpdateWeightsIT {
             bucket = SafetensorsWriter.ofWeights(mb.weights(), mb.config(), SafetensorsWriter.Naming.GGUF).toByteArray();
         }
         try (AgentProcess agent = AgentProcess.start(a, "--admin-key", "adm")) {
+            assertThat(weightsVersion(agent)).isEqualTo("base");
             String before = text(agent);
             assertThat(before).isNotEqualTo(expectedB);
 
@@ -55,6 +77,7 @@ class UpdateWeightsIT {
             assertThat(r.statusCode()).isEqualTo(400);
             assertThat(r.body()).contains("blk.0.attn_q.weight");
             assertThat(text(agent)).isEqualTo(before);
+            assertThat(weightsVersion(agent)).as("a refused push changes no version").isEqualTo("base");
 
             assertThat(agent.post("/update_weights", "{\"finished\":true}").statusCode()).isEqualTo(401);
             r = agent.post("/update_weights", JSON.writeValueAsString(Map.of("serialized_named_tensors",
@@ -62,10 +85,20 @@ class UpdateWeightsIT {
             assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
             assertThat(JSON.readTree(r.body()).get("staged_tensors").asInt()).as(r.body()).isGreaterThan(30);
             assertThat(text(agent)).as("staged, not committed").isEqualTo(before);
+            assertThat(JSON.readTree(r.body()).get("weights_version").asText()).isEqualTo("base");
             r = agent.post("/update_weights", "{\"finished\":true}", "Authorization", "Bearer adm");
             assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
             assertThat(text(agent)).isEqualTo(expectedB);
+            // The version names the pushes: any agent given the same buckets from "base" reports the same one.
+            String pushed = versionAfter("base", bucket);
+            assertThat(JSON.readTree(r.body()).get("weights_version").asText()).isEqualTo(pushed);
+            assertThat(weightsVersion(agent)).isEqualTo(pushed);
             await().atMost(Duration.ofSeconds(10)).until(agent::idle);
+            // A level-2 sleep drops the pushed weights: they come from the model file again.
+            assertThat(agent.post("/sleep?level=2", "", "Authorization", "Bearer adm").statusCode()).isEqualTo(200);
+            assertThat(weightsVersion(agent)).isEqualTo("base");
+            assertThat(agent.post("/wakeup", "", "Authorization", "Bearer adm").statusCode()).isEqualTo(200);
+            assertThat(text(agent)).isEqualTo(before);
         }
     }
 }

@@ -2,6 +2,7 @@ package io.tandem.agent.control;
 
 import io.tandem.agent.distserve.DistServeService;
 import io.tandem.agent.lifecycle.AgentEngine;
+import io.tandem.agent.lifecycle.WeightUpdates;
 import io.tandem.agent.service.SessionRegistry;
 import io.tandem.engine.scheduler.Engine;
 import io.tandem.proto.AgentCommand;
@@ -23,11 +24,14 @@ final class CommandExecutor {
     private final AgentEngine agent;
     private final SessionRegistry sessions;
     private final ScheduledExecutorService timers;
+    private final WeightUpdates weights;
     /** Bumped by every drain and undrain: a deadline timer aborts only if no drain or undrain came after it. */
     private final AtomicLong drainEpoch = new AtomicLong();
 
-    CommandExecutor(AgentEngine agent, SessionRegistry sessions, ScheduledExecutorService timers) {
+    CommandExecutor(AgentEngine agent, SessionRegistry sessions, WeightUpdates weights,
+                    ScheduledExecutorService timers) {
         this.agent = agent;
+        this.weights = weights;
         this.sessions = sessions;
         this.timers = timers;
     }
@@ -60,7 +64,7 @@ final class CommandExecutor {
                     if (level != 1 && level != 2) {
                         throw new IllegalArgumentException("sleep.level: " + level + " (expected: 1 or 2)");
                     }
-                    yield engine.sleep(level);
+                    yield weights.sleep(level);
                 }
                 case WAKEUP -> {
                     Set<String> tags = Set.copyOf(command.getWakeup().getTagsList());

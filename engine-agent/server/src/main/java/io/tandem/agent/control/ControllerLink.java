@@ -7,6 +7,7 @@ import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.tandem.agent.config.AgentConfig;
 import io.tandem.agent.lifecycle.AgentEngine;
+import io.tandem.agent.lifecycle.WeightUpdates;
 import io.tandem.agent.service.SessionRegistry;
 import io.tandem.engine.scheduler.EngineStats;
 import io.tandem.proto.AgentCommand;
@@ -58,6 +59,7 @@ public final class ControllerLink implements AutoCloseable {
     private final ClusterControlGrpc.ClusterControlStub stub;
     private final CommandExecutor commands;
     private final Backoff backoff;
+    private final WeightUpdates weights;
 
     // Confined to the loop thread.
     private Attempt current;
@@ -68,12 +70,13 @@ public final class ControllerLink implements AutoCloseable {
     private boolean started;
     private boolean closed;
 
-    public ControllerLink(AgentConfig config, AgentEngine agent, SessionRegistry sessions) {
+    public ControllerLink(AgentConfig config, AgentEngine agent, SessionRegistry sessions, WeightUpdates weights) {
         if (!config.attaches()) {
             throw new IllegalStateException("tandem.agent.controller is not set");
         }
         this.target = config.controller();
         this.agent = agent;
+        this.weights = weights;
         String url = config.advertiseUrl().isEmpty() ? agent.engineId() : config.advertiseUrl();
         var ec = agent.engine().config();
         this.registration = AgentRegistration.newBuilder()
@@ -96,7 +99,7 @@ public final class ControllerLink implements AutoCloseable {
         this.loop = exec;
         this.channel = Grpc.newChannelBuilder(target, InsecureChannelCredentials.create()).executor(loop).build();
         this.stub = ClusterControlGrpc.newStub(channel);
-        this.commands = new CommandExecutor(agent, sessions, loop);
+        this.commands = new CommandExecutor(agent, sessions, weights, loop);
         this.backoff = new Backoff(new Random());
     }
 
@@ -168,7 +171,8 @@ public final class ControllerLink implements AutoCloseable {
         current = a;
         try {
             a.out = stub.attach(a);
-            a.out.onNext(AgentMessage.newBuilder().setRegister(registration).build());
+            a.out.onNext(AgentMessage.newBuilder().setRegister(registration.toBuilder()
+                    .setWeightsVersion(weights.version())).build());
         } catch (RuntimeException e) {
             ended(a, Status.fromThrowable(e));
         }
@@ -201,7 +205,7 @@ public final class ControllerLink implements AutoCloseable {
             a.out.onNext(AgentMessage.newBuilder().setLoad(AgentLoadReport.newBuilder()
                     .setRunning(s.running()).setWaiting(s.waiting())
                     .setKvBlocksUsed(s.kvBlocksUsed()).setKvBlocksFree(s.kvBlocksTotal() - s.kvBlocksUsed())
-                    .setTokensPerSecond(tps)).build());
+                    .setTokensPerSecond(tps).setWeightsVersion(weights.version())).build());
         } catch (RuntimeException e) {
             // A periodic task that throws is never run again: log and keep reporting.
             LOG.warn("load report to {} failed: {}", target, e.toString());

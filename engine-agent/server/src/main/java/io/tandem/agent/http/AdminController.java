@@ -62,7 +62,7 @@ public class AdminController {
         if (lv != 1 && lv != 2) {
             throw new BadParameterException("level: " + lv + " (expected: 1 or 2)", "level");
         }
-        agent.engine().sleep(lv).join();
+        weights.sleep(lv).join();
         return Map.of();
     }
 
@@ -159,6 +159,7 @@ public class AdminController {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("staged_tensors", staged);
         out.put("committed", finished);
+        out.put("weights_version", weights.version());
         return out;
     }
 

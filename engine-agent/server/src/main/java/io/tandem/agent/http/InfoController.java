@@ -13,6 +13,7 @@ import io.micronaut.scheduling.TaskExecutors;
 import io.micronaut.scheduling.annotation.ExecuteOn;
 import io.tandem.agent.errors.BadParameterException;
 import io.tandem.agent.lifecycle.AgentEngine;
+import io.tandem.agent.lifecycle.WeightUpdates;
 import io.tandem.agent.metrics.VllmMetrics;
 import io.tandem.agent.service.RequestMapper;
 import io.tandem.engine.scheduler.EngineStats;
@@ -36,9 +37,12 @@ public class InfoController {
     private final RequestMapper mapper;
     private final VllmMetrics metrics;
     private final Json json;
+    private final WeightUpdates weights;
 
-    public InfoController(AgentEngine agent, RequestMapper mapper, VllmMetrics metrics, Json json) {
+    public InfoController(AgentEngine agent, RequestMapper mapper, VllmMetrics metrics, Json json,
+                          WeightUpdates weights) {
         this.agent = agent;
+        this.weights = weights;
         this.mapper = mapper;
         this.metrics = metrics;
         this.json = json;
@@ -58,10 +62,13 @@ public class InfoController {
         return Map.of("object", "list", "data", List.of(m));
     }
 
+    /** 200 while serving, 503 once shutting down; the {@value WeightUpdates#HEADER} header names the weights in use. */
     @Get("/health")
     public MutableHttpResponse<?> health() {
-        return agent.draining() ? HttpResponse.status(io.micronaut.http.HttpStatus.SERVICE_UNAVAILABLE).body(Map.of("status", "shutting down"))
+        MutableHttpResponse<?> r = agent.draining()
+                ? HttpResponse.status(io.micronaut.http.HttpStatus.SERVICE_UNAVAILABLE).body(Map.of("status", "shutting down"))
                 : HttpResponse.ok(Map.of());
+        return r.header(WeightUpdates.HEADER, weights.version());
     }
 
     @Get("/ping")
