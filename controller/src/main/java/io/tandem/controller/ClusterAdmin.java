@@ -1,5 +1,6 @@
 package io.tandem.controller;
 
+import java.io.IOException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -13,6 +14,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.tandem.controller.NodeResult.Outcome;
 import io.tandem.controller.admin.NodeAdminClient;
 import io.tandem.controller.admin.NodeAdminClient.NodeAnswer;
@@ -23,6 +25,7 @@ import io.tandem.controller.errors.NodeNotFoundException;
 import io.tandem.controller.errors.UnknownModelException;
 import io.tandem.controller.grpc.ClusterControlService;
 import io.tandem.controller.grpc.NodeCommand;
+import io.tandem.controller.internal.Json;
 import io.tandem.controller.registry.NodeEvent;
 import io.tandem.controller.registry.NodeRegistry;
 import io.tandem.controller.registry.NodeSnapshot;
@@ -44,6 +47,11 @@ import io.tandem.controller.registry.NodeSnapshot;
  * weights), so it goes back into rotation, consistent with the others. A node that answers 5xx or not at all is in
  * an unknown state and is left drained for an operator ({@code /nodes/undrain} once checked, or another update).
  * A node an operator had drained before the update is updated and left drained.
+ *
+ * <p><b>Weights versions.</b> A node whose commit succeeded and whose answer names a {@code weights_version} (our
+ * agents do) must report that version from now on, and so must nodes of the same model that join later; a node
+ * that reports another one (it restarted, or slept at level 2, and lost the pushed weights) is out of rotation
+ * ({@link NodeSnapshot#staleWeights()}) until a commit reaches it or an operator undrains it as it is.
  *
  * <p><b>Sleep</b> takes the node out of rotation first (a sleeping agent answers 503), then tells it (over its
  * control stream when attached, else {@code POST /sleep}); a node that refuses goes back. <b>Wake-up</b> tells the
@@ -174,7 +182,8 @@ final class ClusterAdmin {
                         .thenCompose(a -> {
                             Optional<Boolean> i = Optional.of(idle);
                             if (a.ok()) {
-                                return undrain(url, resume, a, Outcome.DONE, "", i);
+                                return committed(url, a).thenCompose(x -> undrain(url, resume, a, Outcome.DONE, "",
+                                        i));
                             }
                             if (a.status() / 100 == 4) {
                                 return undrain(url, resume, a, Outcome.FAILED,
@@ -185,6 +194,22 @@ final class ClusterAdmin {
                         })
                         .exceptionallyCompose(e -> failed(url, e, "no answer, left drained: ", Optional.of(idle))))
                 .exceptionallyCompose(e -> failed(url, e, "could not drain it: "));
+    }
+
+    /**
+     * Records the weights version the node's answer names ({@code weights_version}: our agents name one), which
+     * the node must report from now on; an answer that names none (not our agent) changes nothing.
+     */
+    private CompletableFuture<Object> committed(String url, NodeAnswer answer) {
+        String version;
+        try {
+            JsonNode v = Json.MAPPER.readTree(answer.body()).path("weights_version");
+            version = v.isTextual() ? v.asText().strip() : "";
+        } catch (IOException | RuntimeException e) {
+            version = "";
+        }
+        return version.isEmpty() ? CompletableFuture.completedFuture(null)
+                : registry.apply(new NodeEvent.WeightsCommitted(url, version));
     }
 
     private CompletableFuture<NodeResult> undrain(String url, boolean resume, NodeAnswer answer, Outcome outcome,

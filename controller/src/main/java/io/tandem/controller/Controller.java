@@ -149,8 +149,10 @@ public final class Controller implements AutoCloseable {
                     if (!result.healthy()) {
                         healthChecksFailed.increment();
                     }
-                    return registry.apply(new NodeEvent.HealthReport(url, result.healthy(), result.reason(),
-                            result.timedOut()));
+                    CompletableFuture<Object> health = registry.apply(new NodeEvent.HealthReport(url,
+                            result.healthy(), result.reason(), result.timedOut()));
+                    return result.weightsVersion().isEmpty() ? health
+                            : registry.apply(new NodeEvent.WeightsReported(url, result.weightsVersion().get()));
                 });
         this.controlService = new ClusterControlService(registry, b.clusterToken, b.loadReportInterval);
         // Management calls get a client of their own: the shared one connects within the probe timeout (500 ms), right
@@ -422,6 +424,17 @@ public final class Controller implements AutoCloseable {
                 : CompletableFuture.completedFuture(null);
         return async(told.thenCompose(v -> registry.apply(new NodeEvent.DrainSet(u, false)))
                 .thenApply(NodeSnapshot.class::cast));
+    }
+
+    /**
+     * An operator's undrain ({@code /nodes/undrain}): {@link #undrain}, and a node that serves other weights than the
+     * last weight commit left it ({@link NodeSnapshot#staleWeights()}) is accepted as it is and goes back into
+     * rotation too.
+     */
+    public CompletableFuture<NodeSnapshot> undrainAsIs(String url) {
+        String u = NodeSpec.normalizeUrl(url);
+        return undrain(u).thenCompose(s -> async(registry.apply(new NodeEvent.WeightsAccepted(u))
+                .thenApply(NodeSnapshot.class::cast)));
     }
 
     // ---------------------------------------------------------------- cluster-wide management

@@ -92,6 +92,19 @@ class ClusterAdminTest {
     }
 
     @Test
+    void commit_recordsTheWeightsVersionEachNodeAnswers_asWhatItMustServe() throws Exception {
+        a.weightsVersion("v1");
+        b.weightsVersion("v1");
+        List<NodeResult> results = controller.updateWeights(commit(true)).get(20, TimeUnit.SECONDS);
+        assertThat(results).extracting(NodeResult::outcome).containsOnly(Outcome.DONE);
+        assertThat(controller.node(a.url()).orElseThrow().expectedWeights()).contains("v1");
+        assertThat(controller.node(b.url()).orElseThrow().weightsVersion()).contains("v1");
+        assertThat(controller.node(c.url()).orElseThrow().expectedWeights())
+                .as("an answer naming no version (not our agent) sets no expectation").isEmpty();
+        assertThat(List.of(a, b, c)).allMatch(this::routable);
+    }
+
+    @Test
     void commit_waitsForTheNodesRunningRequests() throws Exception {
         controller.removeNode(b.url()).join();
         controller.removeNode(c.url()).join();

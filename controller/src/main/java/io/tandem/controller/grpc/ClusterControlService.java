@@ -115,6 +115,8 @@ public final class ClusterControlService extends ClusterControlGrpc.ClusterContr
             /** Set by the first message; gRPC calls this observer serially. */
             private AgentSession session;
             private volatile boolean rejected;
+            /** The weights version this stream reported last; a change is passed on to the registry. */
+            private String weights = "";
 
             @Override
             public void onNext(AgentMessage message) {
@@ -130,6 +132,7 @@ public final class ClusterControlService extends ClusterControlGrpc.ClusterContr
                     case LOAD -> {
                         try {
                             registry.apply(ProtoConversions.toEvent(session.url, message.getLoad()));
+                            reportWeights(message.getLoad().getWeightsVersion());
                         } catch (IllegalArgumentException e) {
                             reject(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
                         }
@@ -170,7 +173,9 @@ public final class ClusterControlService extends ClusterControlGrpc.ClusterContr
                     older.close(Status.ABORTED.withDescription("superseded by a newer stream for " + spec.url()));
                 }
                 boolean reattach = !registeredBefore.add(spec.url());
-                registry.apply(new NodeEvent.StreamAttached(spec)).whenComplete((snapshot, error) -> {
+                CompletableFuture<Object> attached = registry.apply(new NodeEvent.StreamAttached(spec));
+                reportWeights(r.getWeightsVersion()); // applied after the attach: the registry keeps event order
+                attached.whenComplete((snapshot, error) -> {
                     if (error != null) {
                         sessions.remove(spec.url(), mine);
                         rejected = true;
@@ -183,6 +188,13 @@ public final class ClusterControlService extends ClusterControlGrpc.ClusterContr
                             .setLoadReportIntervalMs((int) loadReportInterval.toMillis())).build());
                     restoreState(mine, (NodeSnapshot) snapshot, reattach);
                 });
+            }
+
+            private void reportWeights(String version) {
+                if (!version.isEmpty() && !version.equals(weights)) {
+                    weights = version;
+                    registry.apply(new NodeEvent.WeightsReported(session.url, version));
+                }
             }
 
             private void rejectBeforeSession(Status status) {

@@ -1,5 +1,6 @@
 package io.tandem.controller.health;
 
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -10,14 +11,28 @@ import java.util.concurrent.CompletableFuture;
 public interface HealthProbe {
     CompletableFuture<ProbeResult> probe(String nodeUrl);
 
-    /** The outcome of one probe. */
-    record ProbeResult(boolean healthy, String reason, boolean timedOut) {
+    /**
+     * The outcome of one probe.
+     *
+     * @param weightsVersion the weights version the node named ({@code X-Tandem-Weights-Version}); empty when it
+     *                       named none (not our agent, or no answer)
+     */
+    record ProbeResult(boolean healthy, String reason, boolean timedOut, Optional<String> weightsVersion) {
+        public ProbeResult(boolean healthy, String reason, boolean timedOut) {
+            this(healthy, reason, timedOut, Optional.empty());
+        }
+
         public ProbeResult(boolean healthy, String reason) {
             this(healthy, reason, false);
         }
 
         public static ProbeResult ok() {
             return new ProbeResult(true, "");
+        }
+
+        /** Healthy, serving the named weights (if named). */
+        public static ProbeResult ok(Optional<String> weightsVersion) {
+            return new ProbeResult(true, "", false, weightsVersion);
         }
 
         /** No answer in time: the node may be dead or only busy (the registry decides with what else it knows). */

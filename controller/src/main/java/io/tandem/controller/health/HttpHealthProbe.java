@@ -10,11 +10,16 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * {@code GET {url}/health} with a short timeout, over the JDK's asynchronous {@link HttpClient}. 2xx is healthy;
- * anything else, a refused connection or the timeout is not.
+ * anything else, a refused connection or the timeout is not. A healthy answer's {@value #WEIGHTS_HEADER} header (our
+ * agents send it) names the weights the node serves.
  *
  * <p>Thread-safe.
  */
 public final class HttpHealthProbe implements HealthProbe {
+    /** The agents' header naming the weights they serve. */
+    public static final String WEIGHTS_HEADER = "X-Tandem-Weights-Version";
+    /** Longer header values are ignored (a version is 16 hex digits or "base"). */
+    static final int MAX_VERSION_LENGTH = 128;
     private final HttpClient client;
     private final Duration timeout;
 
@@ -46,7 +51,9 @@ public final class HttpHealthProbe implements HealthProbe {
                         return ProbeResult.failed("health check failed: " + cause);
                     }
                     int status = response.statusCode();
-                    return status / 100 == 2 ? ProbeResult.ok() : ProbeResult.failed("GET /health answered " + status);
+                    return status / 100 == 2 ? ProbeResult.ok(response.headers().firstValue(WEIGHTS_HEADER)
+                            .map(String::strip).filter(v -> !v.isEmpty() && v.length() <= MAX_VERSION_LENGTH))
+                            : ProbeResult.failed("GET /health answered " + status);
                 });
     }
 }

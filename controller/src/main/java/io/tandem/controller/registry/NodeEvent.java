@@ -5,7 +5,8 @@ import java.time.Duration;
 /**
  * The named events that change the node pool. Each is applied by the registry's owner thread, one at a time, in
  * the order submitted. Events about a node that is no longer in the pool are ignored (it was removed meanwhile),
- * except {@link NodeRemoved}, {@link DrainSet} and {@link SleepSet}, which fail with NodeNotFoundException.
+ * except {@link NodeRemoved}, {@link DrainSet}, {@link SleepSet} and {@link WeightsAccepted}, which fail with
+ * NodeNotFoundException.
  */
 public sealed interface NodeEvent {
     /** An operator, the state file or discovery adds a node (or updates its role, models and speed). */
@@ -55,6 +56,25 @@ public sealed interface NodeEvent {
             }
         }
     }
+
+    /**
+     * The node says which weights it serves ({@code /health}'s {@code X-Tandem-Weights-Version}, a control stream's
+     * registration or load report). A node whose version is not the one the controller expects of it is out of
+     * rotation ({@link NodeSnapshot#staleWeights()}).
+     */
+    record WeightsReported(String url, String version) implements NodeEvent {}
+
+    /**
+     * A weight commit succeeded on the node, which now serves {@code version}: from now on that is what it must
+     * report, and what nodes of its models that join later must report.
+     */
+    record WeightsCommitted(String url, String version) implements NodeEvent {}
+
+    /**
+     * An operator puts a node that serves other weights than expected back into rotation as it is
+     * ({@code /nodes/undrain}): what it reports now becomes what is expected of it.
+     */
+    record WeightsAccepted(String url) implements NodeEvent {}
 
     /** Periodic housekeeping: silent control streams are marked down, long-dead stream nodes expire. */
     record Tick() implements NodeEvent {}

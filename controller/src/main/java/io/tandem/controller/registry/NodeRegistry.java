@@ -30,6 +30,9 @@ import io.tandem.controller.registry.NodeEvent.SleepSet;
 import io.tandem.controller.registry.NodeEvent.StreamAttached;
 import io.tandem.controller.registry.NodeEvent.StreamBroken;
 import io.tandem.controller.registry.NodeEvent.Tick;
+import io.tandem.controller.registry.NodeEvent.WeightsAccepted;
+import io.tandem.controller.registry.NodeEvent.WeightsCommitted;
+import io.tandem.controller.registry.NodeEvent.WeightsReported;
 
 /**
  * The node pool.
@@ -61,6 +64,8 @@ public final class NodeRegistry {
     private final LongAdder eventsApplied = new LongAdder();
     /** Owner-thread only. Insertion order = /nodes/status order. */
     private final Map<String, NodeState> nodes = new LinkedHashMap<>();
+    /** Owner-thread only. Per model, the weights version of its last successful weight commit. */
+    private final Map<String, String> committedWeights = new LinkedHashMap<>();
     private volatile Map<String, NodeSnapshot> snapshot = Map.of();
 
     public NodeRegistry(EventLoop loop, RegistryConfig config) {
@@ -79,17 +84,19 @@ public final class NodeRegistry {
             if (stateFile.isEmpty()) {
                 return 0;
             }
-            List<StateFile.Saved> saved = stateFile.get().load();
-            for (StateFile.Saved n : saved) {
+            StateFile.Content content = stateFile.get().load();
+            content.committedWeights().forEach(committedWeights::putIfAbsent);
+            for (StateFile.Saved n : content.nodes()) {
                 nodes.computeIfAbsent(n.spec().url(), u -> {
                     NodeState state = newState(n.spec());
                     state.draining = n.draining();
                     state.sleepLevel = n.sleepLevel();
+                    state.expectedWeights = n.expectedWeights().orElse(null);
                     return state;
                 });
             }
             publish();
-            return saved.size();
+            return content.nodes().size();
         });
     }
 
@@ -131,7 +138,7 @@ public final class NodeRegistry {
 
     /**
      * Applies one event. Completes with the affected node's snapshot (NodeAdded, NodeRemoved, StreamAttached,
-     * DrainSet, SleepSet), or {@code null} for the others.
+     * DrainSet, SleepSet, WeightsAccepted), or {@code null} for the others.
      */
     public CompletableFuture<Object> apply(NodeEvent event) {
         return loop.submit(event.name(), () -> {
@@ -278,6 +285,41 @@ public final class NodeRegistry {
                 }
                 yield state.snapshot();
             }
+            case WeightsAccepted(String url) -> {
+                NodeState state = existing(url);
+                if (state.staleWeights()) {
+                    LOG.log(System.Logger.Level.INFO, "node " + url + ": weights " + state.weightsVersion
+                            + " accepted by an operator (expected " + state.expectedWeights + ")");
+                    state.expectedWeights = state.weightsVersion;
+                    persist();
+                }
+                yield state.snapshot();
+            }
+            case WeightsReported(String url, String version) -> {
+                NodeState state = nodes.get(url);
+                if (state != null && !version.equals(state.weightsVersion)) {
+                    boolean wasStale = state.staleWeights();
+                    state.weightsVersion = version;
+                    if (state.staleWeights() && !wasStale) {
+                        LOG.log(System.Logger.Level.WARNING, "node " + url + " serves weights " + version
+                                + " but " + state.expectedWeights + " were committed to it (restarted, or slept at "
+                                + "level 2?): out of rotation until a weight update reaches it or it is undrained");
+                    }
+                }
+                yield null;
+            }
+            case WeightsCommitted(String url, String version) -> {
+                NodeState state = nodes.get(url);
+                if (state != null) {
+                    state.weightsVersion = version;
+                    state.expectedWeights = version;
+                    for (String model : state.spec.models()) {
+                        committedWeights.put(model, version);
+                    }
+                    persist();
+                }
+                yield null;
+            }
             case SleepSet(String url, int level) -> {
                 NodeState state = existing(url);
                 if (state.sleepLevel != level) {
@@ -335,16 +377,26 @@ public final class NodeRegistry {
         }
     }
 
+    /** A node new to the pool; one that joins after a weight commit of its model must serve those weights. */
     private NodeState newState(NodeSpec spec) {
-        return new NodeState(spec, new CircuitBreaker(config.circuitBreaker(), config.clock()), config.clock().instant());
+        NodeState state = new NodeState(spec, new CircuitBreaker(config.circuitBreaker(), config.clock()),
+                config.clock().instant());
+        for (String model : spec.models()) {
+            String v = committedWeights.get(model);
+            if (v != null) {
+                state.expectedWeights = v;
+            }
+        }
+        return state;
     }
 
     private void persist() throws IOException {
         if (stateFile.isPresent()) {
             stateFile.get().save(nodes.values().stream()
                     .filter(s -> s.spec.source() != NodeSource.CONSUL)
-                    .map(s -> new StateFile.Saved(s.spec, s.draining, s.sleepLevel))
-                    .toList());
+                    .map(s -> new StateFile.Saved(s.spec, s.draining, s.sleepLevel,
+                            Optional.ofNullable(s.expectedWeights)))
+                    .toList(), committedWeights);
         }
     }
 

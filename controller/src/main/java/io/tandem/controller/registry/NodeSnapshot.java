@@ -27,11 +27,15 @@ import io.tandem.controller.health.CircuitState;
  * @param engineConfig     DistServe engine config the agent registered with, if any
  * @param source           how the node entered the pool
  * @param addedAt          when it entered the pool
+ * @param weightsVersion   the weights version the node reported last (our agents report one; others never do)
+ * @param expectedWeights  the weights version it must serve, set by the last weight commit (on it, or on its
+ *                         models before it joined)
  */
 public record NodeSnapshot(String url, EngineRole role, List<String> models, Integer speed, int unfinished,
                            List<Double> latencies, Health health, String healthReason, Optional<NodeLoad> load,
                            CircuitState circuit, Instant circuitOpenUntil, boolean attached, boolean draining, int sleepLevel,
-                           Optional<DistServeEngineConfig> engineConfig, NodeSource source, Instant addedAt) {
+                           Optional<DistServeEngineConfig> engineConfig, NodeSource source, Instant addedAt,
+                           Optional<String> weightsVersion, Optional<String> expectedWeights) {
 
     public NodeSnapshot {
         models = List.copyOf(models);
@@ -52,11 +56,22 @@ public record NodeSnapshot(String url, EngineRole role, List<String> models, Int
     }
 
     /**
-     * Whether routing may pick this node at {@code now}: not unhealthy, not draining, not asleep, and the circuit not open
-     * (an OPEN circuit whose period has passed counts as HALF_OPEN, which allows a trial).
+     * Whether the node reports other weights than the last weight commit left it (or its models, for a node that
+     * joined since): an agent that restarted, or slept at level 2, and lost the pushed weights. Out of rotation
+     * until a weight update reaches it or an operator undrains it as it is.
+     */
+    public boolean staleWeights() {
+        return expectedWeights.isPresent() && weightsVersion.isPresent()
+                && !weightsVersion.get().equals(expectedWeights.get());
+    }
+
+    /**
+     * Whether routing may pick this node at {@code now}: not unhealthy, not draining, not asleep, not serving stale
+     * weights, and the circuit not open (an OPEN circuit whose period has passed counts as HALF_OPEN, which allows
+     * a trial).
      */
     public boolean isRoutable(Instant now) {
-        if (health == Health.UNHEALTHY || draining || sleepLevel > 0) {
+        if (health == Health.UNHEALTHY || draining || sleepLevel > 0 || staleWeights()) {
             return false;
         }
         return circuit != CircuitState.OPEN || !now.isBefore(circuitOpenUntil);

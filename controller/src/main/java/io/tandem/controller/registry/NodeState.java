@@ -26,6 +26,10 @@ final class NodeState {
     Instant lastRequestOkAt = Instant.MIN;
     /** Probe timeouts in a row. */
     int probeTimeouts;
+    /** The weights version the node reported last; null until it reports one (nodes that are not ours never do). */
+    String weightsVersion;
+    /** The weights version the node must serve, set by a weight commit; null: no expectation. */
+    String expectedWeights;
 
     NodeState(NodeSpec spec, CircuitBreaker breaker, Instant now) {
         this.spec = spec;
@@ -39,6 +43,11 @@ final class NodeState {
         while (latencies.size() > NodeStatus.LATENCY_WINDOW) {
             latencies.removeFirst();
         }
+    }
+
+    /** Whether the node serves other weights than it must (see {@link NodeSnapshot#staleWeights()}). */
+    boolean staleWeights() {
+        return expectedWeights != null && weightsVersion != null && !weightsVersion.equals(expectedWeights);
     }
 
     /** Returns true if the node just went from not-unhealthy to unhealthy. */
@@ -55,6 +64,7 @@ final class NodeState {
     NodeSnapshot snapshot() {
         return new NodeSnapshot(spec.url(), spec.role(), spec.models(), spec.speed(), unfinished,
                 List.copyOf(latencies), health, healthReason, load, breaker.state(), breaker.openUntil(), attached,
-                draining, sleepLevel, spec.engineConfig(), spec.source(), addedAt);
+                draining, sleepLevel, spec.engineConfig(), spec.source(), addedAt, Optional.ofNullable(weightsVersion),
+                Optional.ofNullable(expectedWeights));
     }
 }

@@ -128,6 +128,22 @@ class ClusterControlServiceTest {
     }
 
     @Test
+    void weightsVersion_ofTheRegistrationAndOfLoadReports_reachesTheNode() {
+        Agent agent = new Agent();
+        agent.send.onNext(AgentMessage.newBuilder().setRegister(AgentRegistration.newBuilder()
+                .setUrl(URL).setRole(io.tandem.proto.EngineRole.ENGINE_ROLE_HYBRID).addModels("m")
+                .setClusterToken("s3cret").setWeightsVersion("base")).build());
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.node(URL)
+                .flatMap(NodeSnapshot::weightsVersion).orElse("").equals("base"));
+        agent.send.onNext(AgentMessage.newBuilder().setLoad(AgentLoadReport.newBuilder().setRunning(1)
+                .setWeightsVersion("v2")).build());
+        await().atMost(Duration.ofSeconds(5)).until(() -> node().weightsVersion().orElse("").equals("v2"));
+        agent.send.onNext(AgentMessage.newBuilder().setLoad(AgentLoadReport.newBuilder().setRunning(2)).build());
+        await().atMost(Duration.ofSeconds(5)).until(() -> node().load().map(l -> l.running() == 2).orElse(false));
+        assertThat(node().weightsVersion()).as("a report naming none changes nothing").contains("v2");
+    }
+
+    @Test
     void brokenStream_marksNodeDownAtOnce() {
         Agent agent = new Agent().register(io.tandem.proto.EngineRole.ENGINE_ROLE_DECODE, "s3cret");
         await().atMost(Duration.ofSeconds(5)).until(() -> registry.node(URL).isPresent());

@@ -31,6 +31,11 @@ class HttpHealthProbeTest {
             ex.sendResponseHeaders(status.get(), -1);
             ex.close();
         });
+        server.createContext("/agent/health", ex -> {
+            ex.getResponseHeaders().set("X-Tandem-Weights-Version", "3f9a00c1d2e4b5a6");
+            ex.sendResponseHeaders(200, -1);
+            ex.close();
+        });
         server.createContext("/hang/health", ex -> {
             try {
                 release.await();
@@ -58,6 +63,13 @@ class HttpHealthProbeTest {
     void ok_isHealthy() {
         var probe = new HttpHealthProbe(client, Duration.ofSeconds(2));
         assertThat(probe.probe(base()).join().healthy()).isTrue();
+    }
+
+    @Test
+    void agentNamingItsWeights_isHealthy_withThatVersion_othersNameNone() {
+        var probe = new HttpHealthProbe(client, Duration.ofSeconds(2));
+        assertThat(probe.probe(base() + "/agent").join().weightsVersion()).contains("3f9a00c1d2e4b5a6");
+        assertThat(probe.probe(base()).join().weightsVersion()).isEmpty();
     }
 
     @Test

@@ -294,4 +294,73 @@ class NodeRegistryTest {
                 .hasMessageContaining("url: 'ftp://x' (expected: http://host:port)");
         assertThat(NodeSpec.normalizeUrl("HTTP://Host:80/")).isEqualTo("http://host:80");
     }
+
+    private boolean routable(String url) {
+        return registry.node(url).orElseThrow().isRoutable(clock.instant());
+    }
+
+    @Test
+    void weightsCommitted_thenAnotherVersionReported_isStaleAndOutOfRotation_untilTheCommittedOneIsBack() {
+        registry.add(NodeSpec.of(P, EngineRole.HYBRID, List.of("m"))).join();
+        registry.apply(new NodeEvent.WeightsReported(P, "base")).join();
+        assertThat(registry.node(P).orElseThrow().staleWeights()).as("no commit yet: nothing expected").isFalse();
+        registry.apply(new NodeEvent.WeightsCommitted(P, "v1")).join();
+        NodeSnapshot n = registry.node(P).orElseThrow();
+        assertThat(n.weightsVersion()).contains("v1");
+        assertThat(n.expectedWeights()).contains("v1");
+        assertThat(routable(P)).isTrue();
+
+        registry.apply(new NodeEvent.WeightsReported(P, "base")).join(); // the agent restarted
+        assertThat(registry.node(P).orElseThrow().staleWeights()).isTrue();
+        assertThat(routable(P)).isFalse();
+        registry.apply(new NodeEvent.WeightsReported(P, "v1")).join();
+        assertThat(routable(P)).isTrue();
+    }
+
+    @Test
+    void nodeJoiningAfterACommitOfItsModel_mustServeThoseWeights_otherModelsNot() {
+        registry.add(NodeSpec.of(P, EngineRole.HYBRID, List.of("m"))).join();
+        registry.apply(new NodeEvent.WeightsCommitted(P, "v1")).join();
+        registry.add(NodeSpec.of(D, EngineRole.HYBRID, List.of("m"))).join();
+        String other = "http://10.0.0.3:23333";
+        registry.add(NodeSpec.of(other, EngineRole.HYBRID, List.of("other"))).join();
+        registry.apply(new NodeEvent.WeightsReported(D, "base")).join();
+        registry.apply(new NodeEvent.WeightsReported(other, "base")).join();
+        assertThat(registry.node(D).orElseThrow().expectedWeights()).contains("v1");
+        assertThat(routable(D)).isFalse();
+        assertThat(routable(other)).isTrue();
+        // a node that never reports a version (not our agent) is never fenced
+        String foreign = "http://10.0.0.4:23333";
+        registry.add(NodeSpec.of(foreign, EngineRole.HYBRID, List.of("m"))).join();
+        assertThat(routable(foreign)).isTrue();
+    }
+
+    @Test
+    void weightsAccepted_putsAStaleNodeBackAsItIs() {
+        registry.add(NodeSpec.of(P, EngineRole.HYBRID, List.of("m"))).join();
+        registry.apply(new NodeEvent.WeightsCommitted(P, "v1")).join();
+        registry.apply(new NodeEvent.WeightsReported(P, "base")).join();
+        NodeSnapshot accepted = (NodeSnapshot) registry.apply(new NodeEvent.WeightsAccepted(P)).join();
+        assertThat(accepted.expectedWeights()).contains("base");
+        assertThat(routable(P)).isTrue();
+        assertThatThrownBy(() -> registry.apply(new NodeEvent.WeightsAccepted(D)).join())
+                .hasCauseInstanceOf(NodeNotFoundException.class);
+    }
+
+    @Test
+    void stateFile_keepsWeightExpectations_acrossRestart(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("nodes.json");
+        registry = new NodeRegistry(loop, RegistryConfig.defaults(clock).withStateFile(file));
+        registry.add(NodeSpec.of(P, EngineRole.HYBRID, List.of("m"))).join();
+        registry.apply(new NodeEvent.WeightsCommitted(P, "v1")).join();
+        NodeRegistry restarted = new NodeRegistry(loop, RegistryConfig.defaults(clock).withStateFile(file));
+        assertThat(restarted.loadState().join()).isEqualTo(1);
+        assertThat(restarted.node(P).orElseThrow().expectedWeights()).contains("v1");
+        restarted.apply(new NodeEvent.WeightsReported(P, "base")).join();
+        assertThat(restarted.node(P).orElseThrow().staleWeights()).isTrue();
+        // the model's commit is remembered too: a node joining the restarted proxy's pool must serve it
+        restarted.add(NodeSpec.of(D, EngineRole.HYBRID, List.of("m"))).join();
+        assertThat(restarted.node(D).orElseThrow().expectedWeights()).contains("v1");
+        assertThat(Files.readString(file)).contains("\"committed_weights\"").contains("\"expected_weights\"");
+    }
 }

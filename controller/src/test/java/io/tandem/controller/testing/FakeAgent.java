@@ -38,6 +38,7 @@ public final class FakeAgent implements AutoCloseable {
     private final Map<String, CountDownLatch> gates = new ConcurrentHashMap<>();
     private volatile int healthStatus = 200;
     private volatile boolean plainEngineInfo;
+    private volatile String weightsVersion;
 
     public FakeAgent() throws IOException {
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
@@ -72,6 +73,14 @@ public final class FakeAgent implements AutoCloseable {
 
     public void healthStatus(int status) {
         healthStatus = status;
+    }
+
+    /**
+     * Act as our agent for weights: {@code /health} names {@code version} in {@code X-Tandem-Weights-Version} and
+     * {@code /update_weights} answers {@code {"weights_version": version}}; null: neither (LMDeploy's api_server).
+     */
+    public void weightsVersion(String version) {
+        weightsVersion = version;
     }
 
     /** Answer engine_info as a plain object instead of LMDeploy's JSON-in-a-string. */
@@ -109,7 +118,17 @@ public final class FakeAgent implements AutoCloseable {
             return;
         }
         switch (path) {
-            case "/health" -> respond(ex, healthStatus, "");
+            case "/health" -> {
+                String v = weightsVersion;
+                if (v != null) {
+                    ex.getResponseHeaders().add("X-Tandem-Weights-Version", v);
+                }
+                respond(ex, healthStatus, "");
+            }
+            case "/update_weights" -> {
+                String v = weightsVersion;
+                respond(ex, 200, v == null ? "{}" : "{\"weights_version\":\"" + v + "\"}");
+            }
             case "/distserve/engine_info" -> {
                 String config = "{\"tp_size\":1,\"dp_size\":1,\"pp_size\":1,\"ep_size\":1,\"dp_rank\":0,"
                         + "\"block_size\":64,\"num_cpu_blocks\":0,\"num_gpu_blocks\":512}";

@@ -23,7 +23,7 @@ public final class Nodes {
                                     NodeLoad load) {
         return new NodeSnapshot(url, role, List.of("m"), speed, unfinished, latencies, Health.HEALTHY, "",
                 Optional.ofNullable(load), CircuitState.CLOSED, Instant.MIN, load != null, false, 0, Optional.empty(),
-                NodeSource.STATIC, Instant.EPOCH);
+                NodeSource.STATIC, Instant.EPOCH, Optional.empty(), Optional.empty());
     }
 
     public static NodeSnapshot withSpeed(String url, int speed) {
@@ -41,6 +41,6 @@ public final class Nodes {
     public static NodeSnapshot unhealthy(NodeSnapshot n) {
         return new NodeSnapshot(n.url(), n.role(), n.models(), n.speed(), n.unfinished(), n.latencies(), Health.UNHEALTHY,
                 "down", n.load(), n.circuit(), n.circuitOpenUntil(), n.attached(), n.draining(), n.sleepLevel(), n.engineConfig(),
-                n.source(), n.addedAt());
+                n.source(), n.addedAt(), n.weightsVersion(), n.expectedWeights());
     }
 }

@@ -43,7 +43,7 @@ public class NodeCommandsController {
 
     @Post(uri = "/undrain", consumes = MediaType.ALL)
     public Mono<String> undrain(@Body byte[] body) {
-        return Mono.fromFuture(controller.undrain(url(parse(body)))).thenReturn("\"Undrained\"");
+        return Mono.fromFuture(controller.undrainAsIs(url(parse(body)))).thenReturn("\"Undrained\"");
     }
 
     @Post(uri = "/sleep", consumes = MediaType.ALL)

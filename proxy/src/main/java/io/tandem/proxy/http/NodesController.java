@@ -71,7 +71,10 @@ public class NodesController {
         return Mono.fromFuture(controller.removeNode(req.url())).thenReturn("\"Deleted successfully\"");
     }
 
-    /** LMDeploy's url -> Status map, each Status with health, circuit, load and KV usage added. */
+    /**
+     * LMDeploy's url -> Status map, each Status with health, circuit, load, KV usage and the weights version (the
+     * node's, the one expected of it, and whether they differ) added.
+     */
     @Get("/status")
     public Map<String, Object> status() {
         Instant now = Instant.now();
@@ -91,6 +94,9 @@ public class NodesController {
             s.put("draining", n.draining());
             s.put("sleeping", n.sleeping());
             s.put("source", n.source().name().toLowerCase());
+            s.put("weights_version", n.weightsVersion().orElse(null));
+            s.put("expected_weights_version", n.expectedWeights().orElse(null));
+            s.put("stale_weights", n.staleWeights());
             n.load().ifPresent(l -> {
                 Map<String, Object> load = new LinkedHashMap<>();
                 load.put("running", l.running());
