@@ -226,4 +226,47 @@ class ClusterWeightsIT {
         await().atMost(Duration.ofSeconds(10)).until(() -> routable(attached) && routable(added));
         assertThat(text(proxy)).isEqualTo(expectedB);
     }
+
+    /**
+     * An agent that restarts comes back with the model file's weights ("base"), not the pushed ones: the proxy keeps
+     * it out of rotation (/nodes/status: stale_weights) instead of serving two policies, an operator's undrain takes
+     * it back as it is, and the next push makes the nodes agree again.
+     */
+    @Test
+    @Order(5)
+    void agentThatRestarts_losesThePushedWeights_andIsFencedUntilPushedAgainOrUndrained() throws Exception {
+        JsonNode pushed = status(added);
+        String committed = pushed.path("expected_weights_version").asText();
+        assertThat(committed).isNotEmpty().isNotEqualTo("base");
+        assertThat(pushed.path("weights_version").asText()).isEqualTo(committed);
+        assertThat(status(attached).path("weights_version").asText()).as("the same pushes, the same version")
+                .isEqualTo(committed);
+
+        int port = added.port;
+        added.kill9();
+        added = Procs.agent(Procs.tinyModel(), port, Map.of(), "--admin-key", "nadm");
+        await().atMost(Duration.ofSeconds(20)).until(() -> status(added).path("weights_version").asText()
+                .equals("base"));
+        JsonNode fenced = status(added);
+        assertThat(fenced.path("stale_weights").asBoolean()).as(fenced.toString()).isTrue();
+        assertThat(fenced.path("routable").asBoolean()).isFalse();
+        assertThat(fenced.path("health").asText()).isEqualTo("healthy");
+        assertThat(text(added)).as("it does serve the base weights").isEqualTo(before);
+        for (int i = 0; i < 4; i++) {
+            assertThat(text(proxy)).as("only the node with the pushed weights answers").isEqualTo(expectedB);
+        }
+
+        HttpResponse<String> r = proxy.post("/nodes/undrain", "{\"url\":\"" + added.base() + "\"}", ADMIN);
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        assertThat(status(added).path("stale_weights").asBoolean()).isFalse();
+        assertThat(status(added).path("expected_weights_version").asText()).isEqualTo("base");
+        // its circuit may still be open from while it was down
+        await().atMost(Duration.ofSeconds(30)).until(() -> routable(added));
+
+        r = proxy.post("/update_weights", commitBody("tandem-tiny"), ADMIN);
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        assertThat(text(added)).isEqualTo(expectedB);
+        assertThat(routable(added) && routable(attached)).isTrue();
+        assertThat(text(proxy)).isEqualTo(expectedB);
+    }
 }

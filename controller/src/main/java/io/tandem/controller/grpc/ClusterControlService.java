@@ -173,9 +173,8 @@ public final class ClusterControlService extends ClusterControlGrpc.ClusterContr
                     older.close(Status.ABORTED.withDescription("superseded by a newer stream for " + spec.url()));
                 }
                 boolean reattach = !registeredBefore.add(spec.url());
-                CompletableFuture<Object> attached = registry.apply(new NodeEvent.StreamAttached(spec));
-                reportWeights(r.getWeightsVersion()); // applied after the attach: the registry keeps event order
-                attached.whenComplete((snapshot, error) -> {
+                weights = r.getWeightsVersion();
+                registry.apply(new NodeEvent.StreamAttached(spec, weights)).whenComplete((snapshot, error) -> {
                     if (error != null) {
                         sessions.remove(spec.url(), mine);
                         rejected = true;

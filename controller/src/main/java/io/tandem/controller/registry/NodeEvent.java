@@ -15,8 +15,15 @@ public sealed interface NodeEvent {
     /** The node leaves the pool; its pairs are dropped and its sessions freed by the listeners. */
     record NodeRemoved(String url) implements NodeEvent {}
 
-    /** An agent registered on a control stream. */
-    record StreamAttached(NodeSpec spec) implements NodeEvent {}
+    /**
+     * An agent registered on a control stream, naming the weights it serves ({@code ""}: not named), so that a
+     * node that lost pushed weights is never routable in between.
+     */
+    record StreamAttached(NodeSpec spec, String weightsVersion) implements NodeEvent {
+        public StreamAttached(NodeSpec spec) {
+            this(spec, "");
+        }
+    }
 
     /** A control stream ended or failed: the node is out of rotation at once. */
     record StreamBroken(String url, String reason) implements NodeEvent {}

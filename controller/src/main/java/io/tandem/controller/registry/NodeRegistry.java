@@ -176,7 +176,7 @@ public final class NodeRegistry {
                 listeners.forEach(l -> l.nodeRemoved(last));
                 yield last;
             }
-            case StreamAttached(NodeSpec spec) -> {
+            case StreamAttached(NodeSpec spec, String weightsVersion) -> {
                 NodeState state = nodes.get(spec.url());
                 if (state == null) {
                     state = newState(spec.withSource(NodeSource.STREAM));
@@ -196,6 +196,9 @@ public final class NodeRegistry {
                     }
                 }
                 state.attached = true;
+                if (!weightsVersion.isEmpty()) {
+                    reportWeights(state, weightsVersion);
+                }
                 state.load = Optional.of(new NodeLoad(0, 0, 0, 0, 0, now));
                 state.setHealth(Health.HEALTHY, "", now);
                 state.breaker.onSuccess();
@@ -297,14 +300,8 @@ public final class NodeRegistry {
             }
             case WeightsReported(String url, String version) -> {
                 NodeState state = nodes.get(url);
-                if (state != null && !version.equals(state.weightsVersion)) {
-                    boolean wasStale = state.staleWeights();
-                    state.weightsVersion = version;
-                    if (state.staleWeights() && !wasStale) {
-                        LOG.log(System.Logger.Level.WARNING, "node " + url + " serves weights " + version
-                                + " but " + state.expectedWeights + " were committed to it (restarted, or slept at "
-                                + "level 2?): out of rotation until a weight update reaches it or it is undrained");
-                    }
+                if (state != null) {
+                    reportWeights(state, version);
                 }
                 yield null;
             }
@@ -333,6 +330,19 @@ public final class NodeRegistry {
                 yield null;
             }
         };
+    }
+
+    private void reportWeights(NodeState state, String version) {
+        if (version.equals(state.weightsVersion)) {
+            return;
+        }
+        boolean wasStale = state.staleWeights();
+        state.weightsVersion = version;
+        if (state.staleWeights() && !wasStale) {
+            LOG.log(System.Logger.Level.WARNING, "node " + state.spec.url() + " serves weights " + version + " but "
+                    + state.expectedWeights + " were committed to it (restarted, or slept at level 2?): out of "
+                    + "rotation until a weight update reaches it or it is undrained");
+        }
     }
 
     private NodeState existing(String url) {
