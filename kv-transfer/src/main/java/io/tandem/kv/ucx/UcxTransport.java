@@ -120,6 +120,11 @@ public final class UcxTransport implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(UcxTransport.class.getName());
     /** Idle progress() calls before sleeping in ucp_worker_wait: keeps latency low right after a burst. */
     private static final int IDLE_SPINS = 4096;
+    /**
+     * The same for lanes other than 0: no peer connects to them, they only read, so they go to sleep almost at once
+     * instead of spinning on a core that the engine's compute threads (or the completion hand-off) need.
+     */
+    private static final int EXTRA_LANE_IDLE_SPINS = 64;
     /** Wakes a sleeping worker now and then: timers (keepalive) run inside progress(), and it bounds any lost wake-up. */
     private static final long TICK_MILLIS = 100;
     /** How long {@link #connect(String, ArenaDescriptor)} waits for the wire-up handshake by default. */
@@ -787,6 +792,7 @@ public final class UcxTransport implements AutoCloseable {
         }
 
         private void loop() throws Exception {
+            int idleSpins = index == 0 ? IDLE_SPINS : EXTRA_LANE_IDLE_SPINS;
             int idle = 0;
             while (running) {
                 Runnable t;
@@ -806,7 +812,7 @@ public final class UcxTransport implements AutoCloseable {
                 }
                 if (worked || activeParts > 0) {
                     idle = 0;
-                } else if (++idle >= IDLE_SPINS && tasks.isEmpty()) {
+                } else if (++idle >= idleSpins && tasks.isEmpty()) {
                     worker.waitForEvents();
                     idle = 0;
                 }
