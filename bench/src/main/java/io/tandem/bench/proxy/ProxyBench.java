@@ -36,7 +36,7 @@ import picocli.CommandLine.Option;
  * {@code --target-warmup} seconds, so that a JVM in the path is measured after its JIT warm-up, as nginx is; every
  * cell then has 2 s of unmeasured warm-up of its own.
  *
- * <pre>./tandem bench-proxy [--seconds 10] [--concurrency 16,64] [--target-warmup 10]</pre>
+ * <pre>./tandem bench-proxy [--seconds 10] [--concurrency 16,64] [--target-warmup 10] [--repeat 1]</pre>
  */
 @Command(name = "proxy", mixinStandardHelpOptions = true,
         description = "Tandem proxy vs nginx in front of a mock OpenAI backend: requests/s, p50/p99.")
@@ -58,6 +58,11 @@ public final class ProxyBench implements Callable<Integer> {
             + "(environment variables of its process), e.g. nio:MICRONAUT_SERVER_NETTY_USE_NATIVE_TRANSPORT=false; "
             + "the key ROOT=DIR runs another checkout's proxy (before/after in one run). Repeatable.")
     List<String> also = new ArrayList<>();
+    @Option(names = "--repeat", description = "Rounds per cell: every target is measured once per round, the targets "
+            + "taking turns, and each column is the median over the rounds (x nginx and +p99 are medians of the "
+            + "ratio and the difference within a round). On a shared machine the load drifts between the targets of "
+            + "one round less than between rounds. Default: 1")
+    int repeat = 1;
 
     static final byte[] WHOLE = ("{\"id\":\"cmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"mock\","
             + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hello from the mock\"},"
@@ -127,17 +132,23 @@ public final class ProxyBench implements Callable<Integer> {
             for (boolean stream : new boolean[] {false, true}) {
                 for (int c : concurrency) {
                     int n = ports.size();
-                    Result[] r = new Result[n];
-                    for (int i = 0; i < n; i++) {
-                        r[i] = load(ports.get(i), proxies.get(i), c, stream, 2, seconds);
+                    Result[][] rounds = new Result[repeat][n];
+                    for (int k = 0; k < repeat; k++) {
+                        for (int i = 0; i < n; i++) {
+                            rounds[k][i] = load(ports.get(i), proxies.get(i), c, stream, 2, seconds);
+                        }
                     }
                     for (int i = 0; i < n; i++) {
+                        Result m = median(rounds, i);
+                        final int t = i;
+                        String ratio = i >= 2 ? String.format(Locale.ROOT, "%.2f",
+                                median(rounds, r -> r[t].rps / r[1].rps)) : "";
+                        String addedP99 = i >= 2 ? String.format(Locale.ROOT, "%+.2f",
+                                median(rounds, r -> r[t].p99 - r[1].p99)) : "";
                         System.out.printf(Locale.ROOT, "%-6s %-5d %-14s %10.0f %9.2f %9.2f %8s %12s %7d %16.0f %14s%n",
-                                stream, c, names.get(i), r[i].rps, r[i].p50, r[i].p99,
-                                i >= 2 ? String.format(Locale.ROOT, "%.2f", r[i].rps / r[1].rps) : "",
-                                i >= 2 ? String.format(Locale.ROOT, "%+.2f", r[i].p99 - r[1].p99) : "", r[i].errors,
-                                r[i].driverCpuMicros, i == 0 ? "" : String.format(Locale.ROOT, "%.0f",
-                                        r[i].proxyCpuMicros));
+                                stream, c, names.get(i), m.rps, m.p50, m.p99, ratio, addedP99, m.errors,
+                                m.driverCpuMicros, i == 0 ? "" : String.format(Locale.ROOT, "%.0f",
+                                        m.proxyCpuMicros));
                     }
                 }
             }
@@ -152,6 +163,19 @@ public final class ProxyBench implements Callable<Integer> {
             mock.stop(0);
         }
         return 0;
+    }
+
+    /** Each column's median over the rounds for target {@code i} (errors: the sum). */
+    static Result median(Result[][] rounds, int i) {
+        return new Result(median(rounds, r -> r[i].rps), median(rounds, r -> r[i].p50), median(rounds, r -> r[i].p99),
+                Arrays.stream(rounds).mapToLong(r -> r[i].errors).sum(), median(rounds, r -> r[i].driverCpuMicros),
+                median(rounds, r -> r[i].proxyCpuMicros));
+    }
+
+    /** The median of {@code f} over the rounds (the mean of the middle two for an even count). */
+    static double median(Result[][] rounds, java.util.function.ToDoubleFunction<Result[]> f) {
+        double[] v = Arrays.stream(rounds).mapToDouble(f).sorted().toArray();
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
     /** A Tandem proxy in hybrid mode on {@code port} with {@code env} added; its log is in {@code work}. */

@@ -51,7 +51,7 @@ public class MessagesController {
         StreamTranslator s = new StreamTranslator(t.model());
         Flux<byte[]> events = Flux.concat(
                 Mono.fromSupplier(() -> s.start("")),
-                r.stream().map(s::next).filter(b -> b.length > 0),
+                Flux.from(r.stream()).map(s::next).filter(b -> b.length > 0),
                 Mono.fromSupplier(s::finish).filter(b -> b.length > 0));
         return HttpResponse.ok(events).contentType(MediaType.TEXT_EVENT_STREAM_TYPE);
     }

@@ -13,6 +13,7 @@ import io.micronaut.http.annotation.Controller;
 import io.micronaut.http.annotation.Get;
 import io.micronaut.http.annotation.Post;
 import io.tandem.proxy.routing.Router;
+import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
@@ -56,7 +57,7 @@ public class GenerationController {
             MutableHttpResponse<Object> resp = HttpResponse.status(io.micronaut.http.HttpStatus.OK);
             resp.status(r.status());
             resp.contentType(r.contentType());
-            return r.whole() != null ? resp.body(r.whole()) : resp.body(r.stream());
+            return r.whole() != null ? resp.body(r.whole()) : resp.body(Flux.from(r.stream()));
         });
     }
 

@@ -15,7 +15,6 @@ import io.micronaut.http.netty.body.AvailableNettyByteBody;
 import io.micronaut.http.netty.body.NettyByteBodyFactory;
 import io.micronaut.http.server.netty.handler.OutboundAccess;
 import io.micronaut.http.server.netty.handler.RequestHandler;
-import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -190,8 +189,7 @@ final class GenerationHandler implements RequestHandler {
             return;
         }
         HttpUtil.setTransferEncodingChunked(head, true);
-        out.write(head, new NettyByteBodyFactory(ctx.channel())
-                .adaptNetty(reply.stream().<ByteBuf>map(Unpooled::wrappedBuffer)));
+        out.write(head, new NettyByteBodyFactory(ctx.channel()).adaptNetty(reply.stream().byteBufs()));
     }
 
     private static void writeError(OutboundAccess out, ErrorReply e) {

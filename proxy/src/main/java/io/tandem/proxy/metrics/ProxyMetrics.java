@@ -21,13 +21,15 @@ import jakarta.inject.Singleton;
 @Singleton
 public class ProxyMetrics {
     private final Controller controller;
+    // Keyed by the raw label values, not by label text: the hot path (several calls per request) looks a series up
+    // without building strings; the text is written at scrape time only.
     private final Map<String, LongAdder> requests = new ConcurrentHashMap<>();
-    private final Map<String, LongAdder> errors = new ConcurrentHashMap<>();
+    private final Map<RouteStatus, LongAdder> errors = new ConcurrentHashMap<>();
     private final Map<String, LongAdder> retries = new ConcurrentHashMap<>();
-    private final Map<String, LongAdder> nodeRequests = new ConcurrentHashMap<>();
-    private final Map<String, LongAdder> nodeFailures = new ConcurrentHashMap<>();
+    private final Map<NodeStage, LongAdder> nodeRequests = new ConcurrentHashMap<>();
+    private final Map<NodeStage, LongAdder> nodeFailures = new ConcurrentHashMap<>();
     private final Map<String, Histogram> requestLatency = new ConcurrentHashMap<>();
-    private final Map<String, Histogram> nodeLatency = new ConcurrentHashMap<>();
+    private final Map<NodeStage, Histogram> nodeLatency = new ConcurrentHashMap<>();
     private final Map<String, Histogram> ttft = new ConcurrentHashMap<>();
     private final Histogram prefill = new Histogram();
     private final Histogram migration = new Histogram();
@@ -42,34 +44,34 @@ public class ProxyMetrics {
     }
 
     public void request(String route) {
-        count(requests, label("route", route));
+        count(requests, route);
     }
 
     public void error(String route, int status) {
-        count(errors, label("route", route) + "," + label("status", Integer.toString(status)));
+        count(errors, new RouteStatus(route, status));
     }
 
     public void retry(String route) {
-        count(retries, label("route", route));
+        count(retries, route);
     }
 
     public void requestLatency(String route, Duration d) {
-        requestLatency.computeIfAbsent(label("route", route), k -> new Histogram()).observe(seconds(d));
+        histogram(requestLatency, route).observe(seconds(d));
     }
 
     public void timeToFirstToken(String route, Duration d) {
-        ttft.computeIfAbsent(label("route", route), k -> new Histogram()).observe(seconds(d));
+        histogram(ttft, route).observe(seconds(d));
     }
 
     /** A node finished its part of a request ({@code stage}: hybrid, prefill or decode). */
     public void nodeDone(String node, String stage, Duration d) {
-        String l = label("node", node) + "," + label("stage", stage);
+        NodeStage l = new NodeStage(node, stage);
         count(nodeRequests, l);
-        nodeLatency.computeIfAbsent(l, k -> new Histogram()).observe(seconds(d));
+        histogram(nodeLatency, l).observe(seconds(d));
     }
 
     public void nodeFailed(String node, String stage) {
-        String l = label("node", node) + "," + label("stage", stage);
+        NodeStage l = new NodeStage(node, stage);
         count(nodeRequests, l);
         count(nodeFailures, l);
     }
@@ -171,15 +173,42 @@ public class ProxyMetrics {
         return label("node", n.url()) + "," + label("role", n.role().displayName().toLowerCase());
     }
 
-    private static void counters(StringBuilder out, String name, String help, Map<String, LongAdder> series) {
-        help(out, name, help, "counter");
-        new TreeMap<>(series).forEach((l, v) -> out.append(name).append('{').append(l).append("} ").append(v.sum())
-                .append('\n'));
+    /** A series' labels, written as {@code k="v",...} at scrape time. */
+    private sealed interface Labels permits RouteStatus, NodeStage {
+        String text();
     }
 
-    private static void histograms(StringBuilder out, String name, String help, Map<String, Histogram> series) {
+    private record RouteStatus(String route, int status) implements Labels {
+        @Override
+        public String text() {
+            return label("route", route) + "," + label("status", Integer.toString(status));
+        }
+    }
+
+    private record NodeStage(String node, String stage) implements Labels {
+        @Override
+        public String text() {
+            return label("node", node) + "," + label("stage", stage);
+        }
+    }
+
+    /** The label text of a key: a route's, or that of a {@link Labels} record. */
+    private static String labels(Object key) {
+        return key instanceof Labels l ? l.text() : label("route", (String) key);
+    }
+
+    private static void counters(StringBuilder out, String name, String help, Map<?, LongAdder> series) {
+        help(out, name, help, "counter");
+        TreeMap<String, LongAdder> sorted = new TreeMap<>();
+        series.forEach((k, v) -> sorted.put(labels(k), v));
+        sorted.forEach((l, v) -> out.append(name).append('{').append(l).append("} ").append(v.sum()).append('\n'));
+    }
+
+    private static void histograms(StringBuilder out, String name, String help, Map<?, Histogram> series) {
         help(out, name, help, "histogram");
-        new TreeMap<>(series).forEach((l, h) -> h.write(out, name, l));
+        TreeMap<String, Histogram> sorted = new TreeMap<>();
+        series.forEach((k, h) -> sorted.put(labels(k), h));
+        sorted.forEach((l, h) -> h.write(out, name, l));
     }
 
     private static void single(StringBuilder out, String name, String help, long value) {
@@ -197,8 +226,17 @@ public class ProxyMetrics {
         out.append("# TYPE ").append(name).append(' ').append(type).append('\n');
     }
 
-    private static void count(Map<String, LongAdder> m, String key) {
-        m.computeIfAbsent(key, k -> new LongAdder()).increment();
+    private static <K> void count(Map<K, LongAdder> m, K key) {
+        LongAdder a = m.get(key); // get first: computeIfAbsent may lock the bin even when the key is present
+        if (a == null) {
+            a = m.computeIfAbsent(key, k -> new LongAdder());
+        }
+        a.increment();
+    }
+
+    private static <K> Histogram histogram(Map<K, Histogram> m, K key) {
+        Histogram h = m.get(key);
+        return h != null ? h : m.computeIfAbsent(key, k -> new Histogram());
     }
 
     private static String label(String k, String v) {

@@ -7,7 +7,6 @@ import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.atomic.AtomicBoolean;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -29,7 +28,6 @@ import io.tandem.proxy.upstream.Buffered;
 import io.tandem.proxy.upstream.ForwardClient;
 import io.tandem.proxy.upstream.HeadersTimeoutException;
 import jakarta.inject.Singleton;
-import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
@@ -49,7 +47,7 @@ import reactor.core.publisher.Mono;
  * {@code /abort_request} and the prefill node {@code /distserve/free_cache}.
  *
  * <p><b>Threads.</b> Nothing here blocks: work runs as stages of the controller's and the {@link ForwardClient}'s
- * futures, and streams are Reactor pipelines driven by the client's demand. Every call to a node for a request is
+ * futures, and a stream's body is a {@link StreamRelay} driven by the client's demand. Every call to a node for a request is
  * made on the event loop of the client's connection ({@link Call#inbound}), so a request normally stays on one
  * thread from the client's bytes to the node and back. In hybrid mode the client's body is forwarded unchanged
  * (only {@code model}, {@code stream} and the prompt's text are read, with a streaming parser). Thread-safe.
@@ -73,8 +71,8 @@ public class Router {
         this.mode = config.distServe() ? RoutingMode.DISTSERVE : RoutingMode.HYBRID;
     }
 
-    /** What to answer: status, content type and a whole or streamed body. */
-    public record Reply(int status, String contentType, byte[] whole, Flux<byte[]> stream) {}
+    /** What to answer: status, content type and a whole or streamed body (one subscriber). */
+    public record Reply(int status, String contentType, byte[] whole, StreamRelay stream) {}
 
     /** One request in flight: its answer, and what to run if the client goes away before it. */
     public record Pending(CompletableFuture<Reply> reply, Runnable cancel) {}
@@ -114,7 +112,7 @@ public class Router {
             Answer.Stream s = (Answer.Stream) a;
             metrics.timeToFirstToken(route, since(start));
             return new Reply(s.status(), s.contentType(), null,
-                    s.body().doFinally(sig -> metrics.requestLatency(route, since(start))));
+                    s.body().onFinally(() -> metrics.requestLatency(route, since(start))));
         });
         return new Pending(reply, () -> {
             metrics.clientDisconnect();
@@ -311,29 +309,28 @@ public class Router {
             }
             call.onCancel(resp.cancel()); // until the client's subscription takes over
             hooks.firstByte();
-            AtomicBoolean settled = new AtomicBoolean();
-            Flux<byte[]> out = resp.body().doOnError(e -> {
-                if (settled.compareAndSet(false, true)) {
-                    controller.markFailure(node, "stream broke: " + e);
-                    metrics.nodeFailed(node, stage);
-                    metrics.streamError();
-                    hooks.broken();
-                }
-            });
-            if (resp.contentType().startsWith("text/event-stream")) {
-                out = SseFraming.frame(out, e -> errorEvent(node, e));
-            }
-            out = out.doOnComplete(() -> {
-                if (settled.compareAndSet(false, true)) {
-                    settleOk(node, stage, t0);
-                }
-            }).doOnCancel(() -> {
-                if (settled.compareAndSet(false, true)) {
-                    settleOk(node, stage, t0);
-                    metrics.clientDisconnect();
-                    hooks.clientGone();
-                }
-            });
+            StreamRelay out = new StreamRelay(resp.body(), resp.contentType().startsWith("text/event-stream"),
+                    e -> errorEvent(node, e), new StreamRelay.Listener() {
+                        @Override
+                        public void broken(Throwable error) {
+                            controller.markFailure(node, "stream broke: " + error);
+                            metrics.nodeFailed(node, stage);
+                            metrics.streamError();
+                            hooks.broken();
+                        }
+
+                        @Override
+                        public void ended() {
+                            settleOk(node, stage, t0);
+                        }
+
+                        @Override
+                        public void cancelled() {
+                            settleOk(node, stage, t0);
+                            metrics.clientDisconnect();
+                            hooks.clientGone();
+                        }
+                    });
             return new Answer.Stream(resp.status(), resp.contentType(), out);
         });
     }

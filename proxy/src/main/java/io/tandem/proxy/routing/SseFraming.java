@@ -1,38 +1,22 @@
 package io.tandem.proxy.routing;
 
 import java.util.Arrays;
-import java.util.function.Function;
-
-import reactor.core.publisher.Flux;
-import reactor.core.publisher.Mono;
 
 /**
  * Passes a server-sent-event stream through in whole events: a chunk is forwarded up to its last event boundary
  * (a blank line) and the tail waits for the next chunk. So that when a node dies mid-stream the error event the
  * proxy appends never lands in the middle of a half-written {@code data:} line, which the client could not parse.
- * Holds at most one partial event; not a buffer of the stream.
+ * Holds at most one partial event; not a buffer of the stream. Used by {@link StreamRelay}; one per stream, not
+ * thread-safe.
  */
 final class SseFraming {
     static final byte[] DONE = "data: [DONE]\n\n".getBytes(java.nio.charset.StandardCharsets.UTF_8);
 
-    private byte[] carry = new byte[0];
+    private static final byte[] EMPTY = new byte[0];
 
-    private SseFraming() {}
+    private byte[] carry = EMPTY;
 
-    /** {@code in} cut at event boundaries; an upstream error becomes {@code onError}'s bytes, then the end. */
-    static Flux<byte[]> frame(Flux<byte[]> in, Function<Throwable, byte[]> onError) {
-        return Flux.defer(() -> {
-            SseFraming f = new SseFraming();
-            return in.<byte[]>handle((chunk, sink) -> {
-                        byte[] out = f.feed(chunk);
-                        if (out.length > 0) {
-                            sink.next(out);
-                        }
-                    })
-                    .concatWith(Mono.fromSupplier(() -> f.carry).filter(b -> b.length > 0))
-                    .onErrorResume(e -> Mono.just(onError.apply(e)));
-        });
-    }
+    SseFraming() {}
 
     /** Returns the complete events of carry + chunk; keeps the rest. */
     byte[] feed(byte[] chunk) {
@@ -45,11 +29,16 @@ final class SseFraming {
         }
         int end = lastBoundary(all);
         if (end == all.length) {
-            carry = new byte[0];
+            carry = EMPTY;
             return all;
         }
         carry = Arrays.copyOfRange(all, end, all.length);
-        return end == 0 ? new byte[0] : Arrays.copyOf(all, end);
+        return end == 0 ? EMPTY : Arrays.copyOf(all, end);
+    }
+
+    /** The partial event held back (empty if none), at the stream's end. */
+    byte[] rest() {
+        return carry;
     }
 
     /** Index just past the last blank line ("\n\n" or "\r\n\r\n"), 0 if none. */

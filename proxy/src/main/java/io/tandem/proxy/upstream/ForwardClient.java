@@ -51,9 +51,9 @@ import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.util.NetUtil;
 import io.netty.util.ReferenceCountUtil;
-import reactor.core.publisher.Flux;
-import reactor.core.publisher.FluxSink;
-import reactor.core.publisher.Mono;
+import org.reactivestreams.Publisher;
+import org.reactivestreams.Subscriber;
+import org.reactivestreams.Subscription;
 
 /**
  * The router's HTTP/1.1 client to nodes, on the Netty event loop of the client connection it serves: the upstream
@@ -70,7 +70,8 @@ import reactor.core.publisher.Mono;
  * <p><b>Streams.</b> {@link #postStreaming} completes once the status and the first non-empty chunk are in hand
  * (or the body ended): until then nothing has reached the client and the caller may retry elsewhere. The rest is
  * read as the subscriber asks for it: the connection stops reading when the subscriber's demand is used up, so at
- * most one socket read is held beyond it. Cancelling the body closes the connection.
+ * most one socket read is held beyond it. Cancelling the body closes the connection. The body is a plain
+ * Reactive Streams {@link Publisher} kept on the event loop, not a Reactor pipeline (less work per item).
  *
  * <p><b>Failures.</b> A refused or timed-out connect, a broken connection and a malformed answer fail the future
  * (or the body, after its first chunk) with the I/O error; no answer headers within {@code timeout} fail it with
@@ -110,7 +111,7 @@ public final class ForwardClient {
      * A streamed answer whose first non-empty chunk (or end) has arrived. {@code body} (subscribe once) starts with
      * that chunk; {@code cancel} gives the body up without reading it and closes the connection.
      */
-    public record Streamed(int status, String contentType, Flux<byte[]> body, Runnable cancel) {}
+    public record Streamed(int status, String contentType, Publisher<byte[]> body, Runnable cancel) {}
 
     /**
      * POSTs a JSON body to {@code nodeUrl + path} on {@code inbound}'s event loop and reads the whole answer.
@@ -544,63 +545,75 @@ public final class ForwardClient {
         }
     }
 
-    private final class StreamCall extends Exchange {
+    /**
+     * A streamed answer, and the {@link Publisher} of its body (one subscriber). Not a Reactor pipeline: the
+     * subscriber's demand, the chunks read beyond it, and the end or failure live here, on the connection's event
+     * loop, so that each item costs one {@code onNext} call and no operator objects per request.
+     */
+    private final class StreamCall extends Exchange implements Publisher<byte[]> {
         final CompletableFuture<Streamed> ready = cancelledBy(new CompletableFuture<>());
-        /** Chunks read after the first and before the body was subscribed. */
-        private final ArrayDeque<byte[]> pending = new ArrayDeque<>();
+        /** Items not yet passed on: the first chunk, and reads the subscriber had no demand for. */
+        private final ArrayDeque<byte[]> queue = new ArrayDeque<>(2);
         /**
          * Chunks of the current read, passed on as one item at the read's end ({@link #readComplete}): a node's
-         * SSE events often arrive several to a read, and each item costs a trip through the reactive pipeline and
-         * a flush (a write system call) towards the client. Nothing waits longer than the read it came in.
+         * SSE events often arrive several to a read, and each item costs a trip to the client's connection and a
+         * flush (a write system call) towards the client. Nothing waits longer than the read it came in.
          */
         private final ArrayList<byte[]> batch = new ArrayList<>(8);
         private int batchBytes;
-        private FluxSink<byte[]> sink;
+        private Subscriber<? super byte[]> subscriber;
+        private long demand;
         private boolean ended;
         private Throwable error;
+        /** The subscriber has had its terminal signal, or cancelled. */
+        private boolean terminated;
+        private boolean draining;
+        private boolean subscribed;
 
         @Override
         void content(ByteBuf chunk, boolean last) {
             if (last) {
                 finish();
-                ended = true;
             }
-            byte[] bytes = new byte[chunk.readableBytes()];
-            chunk.readBytes(bytes);
+            int n = chunk.readableBytes();
             if (!ready.isDone()) {
-                if (bytes.length == 0 && !last) {
+                if (n == 0 && !last) {
                     return;
                 }
+                if (n > 0) {
+                    byte[] first = new byte[n];
+                    chunk.readBytes(first);
+                    queue.add(first);
+                }
+                ended = last;
                 channel.config().setAutoRead(last); // the rest waits for the subscriber's demand
-                Flux<byte[]> first = bytes.length == 0 ? Flux.empty() : Mono.just(bytes).flux();
-                Flux<byte[]> rest = last ? Flux.empty() : Flux.create(this::attach, FluxSink.OverflowStrategy.BUFFER);
-                ready.complete(new Streamed(status, contentType, Flux.concat(first, rest), this::cancel));
+                ready.complete(new Streamed(status, contentType, this, this::cancel));
                 return;
             }
-            if (bytes.length > 0) {
-                if (sink != null) {
-                    batch.add(bytes);
-                    batchBytes += bytes.length;
-                } else {
-                    pending.add(bytes);
-                }
+            if (n > 0) {
+                byte[] bytes = new byte[n];
+                chunk.readBytes(bytes);
+                batch.add(bytes);
+                batchBytes += n;
             }
-            if (last && sink != null) {
-                emitBatch();
-                sink.complete();
+            if (last) {
+                ended = true;
+                endBatch();
+                drain();
             }
         }
 
         @Override
         void readComplete() {
-            emitBatch();
-            if (sink != null && sink.requestedFromDownstream() == 0 && channel != null) {
+            endBatch();
+            drain();
+            if (!terminated && !ended && demand == 0 && channel != null) {
                 channel.config().setAutoRead(false);
             }
         }
 
-        private void emitBatch() {
-            if (batch.isEmpty() || sink == null) {
+        private void endBatch() {
+            if (batch.isEmpty()) {
                 return;
             }
             byte[] out;
@@ -616,37 +629,95 @@ public final class ForwardClient {
             }
             batch.clear();
             batchBytes = 0;
-            sink.next(out);
+            queue.add(out);
         }
 
-        private void attach(FluxSink<byte[]> s) {
-            s.onCancel(this::cancel);
+        /** Passes on what the demand allows, then the end or the failure once nothing is queued. On the loop. */
+        private void drain() {
+            if (subscriber == null || draining) {
+                return;
+            }
+            draining = true;
+            try {
+                while (!terminated && demand > 0 && !queue.isEmpty()) {
+                    demand--;
+                    subscriber.onNext(queue.poll());
+                }
+                if (!terminated && queue.isEmpty() && (ended || error != null)) {
+                    terminated = true;
+                    if (error != null) {
+                        subscriber.onError(error);
+                    } else {
+                        subscriber.onComplete();
+                    }
+                }
+            } finally {
+                draining = false;
+            }
+        }
+
+        @Override
+        public void subscribe(Subscriber<? super byte[]> s) {
+            synchronized (this) {
+                if (subscribed) {
+                    s.onSubscribe(new Subscription() {
+                        @Override
+                        public void request(long n) { }
+
+                        @Override
+                        public void cancel() { }
+                    });
+                    s.onError(new IllegalStateException("a node's streamed body has one subscriber"));
+                    return;
+                }
+                subscribed = true;
+            }
+            onLoop(() -> {
+                subscriber = s;
+                s.onSubscribe(new Demand());
+                drain();
+            });
+        }
+
+        /** The subscriber's side: demand and cancel, from any thread. */
+        private final class Demand implements Subscription {
+            @Override
+            public void request(long n) {
+                onLoop(() -> {
+                    if (terminated) {
+                        return;
+                    }
+                    if (n <= 0) {
+                        terminated = true;
+                        StreamCall.this.cancel();
+                        subscriber.onError(new IllegalArgumentException("request: " + n + " (expected: > 0)"));
+                        return;
+                    }
+                    demand = demand + n < 0 ? Long.MAX_VALUE : demand + n;
+                    drain();
+                    if (!terminated && !ended && demand > 0 && channel != null) {
+                        channel.config().setAutoRead(true);
+                    }
+                });
+            }
+
+            @Override
+            public void cancel() {
+                onLoop(() -> {
+                    if (!terminated) {
+                        terminated = true;
+                        queue.clear();
+                        StreamCall.this.cancel();
+                    }
+                });
+            }
+        }
+
+        private void onLoop(Runnable r) {
             if (pool.loop.inEventLoop()) {
-                attachOnLoop(s);
+                r.run();
             } else {
-                pool.loop.execute(() -> attachOnLoop(s));
-            }
-        }
-
-        private void attachOnLoop(FluxSink<byte[]> s) {
-            sink = s;
-            for (byte[] b; (b = pending.poll()) != null; ) {
-                batch.add(b);
-                batchBytes += b.length;
-            }
-            emitBatch();
-            if (ended) {
-                s.complete();
-                return;
-            }
-            if (error != null) {
-                s.error(error);
-                return;
-            }
-            Channel ch = channel;
-            s.onRequest(n -> ch.config().setAutoRead(true));
-            if (s.requestedFromDownstream() > 0) {
-                ch.config().setAutoRead(true);
+                pool.loop.execute(r);
             }
         }
 
@@ -654,12 +725,11 @@ public final class ForwardClient {
         void failed(Throwable cause) {
             if (!ready.isDone()) {
                 ready.completeExceptionally(cause);
-            } else if (sink != null) {
-                emitBatch();
-                sink.error(cause);
-            } else {
-                error = cause;
+                return;
             }
+            endBatch();
+            error = cause;
+            drain();
         }
     }
 }

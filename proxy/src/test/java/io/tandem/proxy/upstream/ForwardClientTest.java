@@ -127,7 +127,7 @@ class ForwardClientTest {
                 .get(10, TimeUnit.SECONDS);
         assertThat(s.status()).isEqualTo(200);
         assertThat(s.contentType()).isEqualTo("text/event-stream");
-        String all = String.join("", s.body().map(b -> new String(b, StandardCharsets.UTF_8)).collectList()
+        String all = String.join("", Flux.from(s.body()).map(b -> new String(b, StandardCharsets.UTF_8)).collectList()
                 .block(Duration.ofSeconds(10)));
         assertThat(all).isEqualTo("data: 0\n\ndata: 1\n\ndata: 2\n\n");
     }
@@ -154,7 +154,7 @@ class ForwardClientTest {
     void cancelledStream_closesTheConnection_nextCallUsesANewOne() throws Exception {
         ForwardClient c = client(Duration.ofSeconds(10));
         ForwardClient.Streamed s = c.postStreaming(inbound, nodeUrl, "/stream", new byte[0]).get(10, TimeUnit.SECONDS);
-        Flux<byte[]> body = s.body();
+        Flux<byte[]> body = Flux.from(s.body());
         assertThat(body.take(1).collectList().block(Duration.ofSeconds(10))).hasSize(1);
         Buffered r = c.post(inbound, nodeUrl, "/echo", new byte[0]).get(10, TimeUnit.SECONDS);
         assertThat(r.status()).isEqualTo(200);
@@ -232,7 +232,7 @@ class ForwardClientTest {
                     .get(10, TimeUnit.SECONDS);
             java.util.List<String> items = new java.util.concurrent.CopyOnWriteArrayList<>();
             CountDownLatch done = new CountDownLatch(1);
-            st.body().map(b -> new String(b, StandardCharsets.UTF_8)).subscribe(items::add, e -> done.countDown(),
+            Flux.from(st.body()).map(b -> new String(b, StandardCharsets.UTF_8)).subscribe(items::add, e -> done.countDown(),
                     done::countDown);
             Thread.sleep(200); // the subscriber is attached on the connection's event loop
             subscribed.countDown();
