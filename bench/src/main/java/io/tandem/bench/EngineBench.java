@@ -50,16 +50,24 @@ public final class EngineBench {
     private final int[] prefillTokens;
     private final int prefillChunk;
     private final int decodeTokens;
+    private final int decodeWarmup;
     private final List<PrefillRow> prefillRows = new ArrayList<>();
 
     /**
      * @param prefillTokens prompt lengths whose prefill is timed (the first one fills the main table's column)
      * @param prefillChunk  tokens per engine step while prefilling; 0 = the whole prompt in one step
+     * @param decodeWarmup  tokens each sequence decodes in an untimed run of the same batch shape first, so that the
+     *                      timed run finds the decode path compiled by the JIT (at least 1)
      */
-    public EngineBench(Path modelDir, int threads, int[] prefillTokens, int prefillChunk, int decodeTokens) {
+    public EngineBench(Path modelDir, int threads, int[] prefillTokens, int prefillChunk, int decodeTokens,
+                       int decodeWarmup) {
         if (prefillTokens.length == 0) {
             throw new IllegalArgumentException("prefillTokens: none (expected: at least one length)");
         }
+        if (decodeWarmup < 1) {
+            throw new IllegalArgumentException("decodeWarmup: " + decodeWarmup + " (expected: >= 1)");
+        }
+        this.decodeWarmup = decodeWarmup;
         this.modelDir = modelDir;
         this.threads = threads;
         this.prefillTokens = prefillTokens.clone();
@@ -91,7 +99,7 @@ public final class EngineBench {
             for (int p : prefillTokens) {
                 longest = Math.max(longest, p);
             }
-            int perSeq = (Math.max(longest, 16 + decodeTokens) + blockSize) / blockSize + 1;
+            int perSeq = (Math.max(longest, 16 + Math.max(decodeTokens, decodeWarmup)) + blockSize) / blockSize + 1;
             int stepTokens = prefillChunk > 0 ? prefillChunk : longest;
             // Prompts may be longer than the generated model's nominal context: RoPE extrapolates, and random
             // weights have no quality to lose.
@@ -111,7 +119,7 @@ public final class EngineBench {
                     }
                 }
                 for (int b : batches) {
-                    decode(engine, m, b, 1); // warm-up of this batch shape
+                    decode(engine, m, b, decodeWarmup); // warm-up of this batch shape (and of the JIT)
                     double tokS = decode(engine, m, b, decodeTokens);
                     double cpuTokS = lastDecodeCpuTokS;
                     double bw = MemoryBandwidth.measureGBs();
