@@ -36,6 +36,12 @@ public final class BenchCli implements Callable<Integer> {
     @Option(names = "--decode-tokens", defaultValue = "64", description = "Tokens each sequence decodes. Default: ${DEFAULT-VALUE}")
     int decodeTokens;
 
+    @Option(names = "--decode-warmup", defaultValue = "128",
+            description = "Tokens each sequence decodes, untimed, before each batch size's timed run, so that the JIT "
+                    + "has compiled the decode path (with 1, a 256-token run of the Q8_0 model still included "
+                    + "compilation). Default: ${DEFAULT-VALUE}")
+    int decodeWarmup;
+
     @Option(names = "--threads", defaultValue = "0", description = "0 = all cores. Default: ${DEFAULT-VALUE}")
     int threads;
 
@@ -53,7 +59,7 @@ public final class BenchCli implements Callable<Integer> {
             return forkPerType();
         }
         int t = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
-        EngineBench bench = new EngineBench(models, t, prefillTokens, prefillChunk, decodeTokens);
+        EngineBench bench = new EngineBench(models, t, prefillTokens, prefillChunk, decodeTokens, decodeWarmup);
         List<EngineBench.Row> rows = new ArrayList<>();
         for (String type : types) {
             GgmlType gt = GgmlType.valueOf(type.toUpperCase(Locale.ROOT));

@@ -31,9 +31,13 @@ public final class EngineBench {
      * One measured configuration; the prefill column is that of the first prompt length. {@code cpuTokS} and
      * {@code cpuEfficiency} are decode tok/s and efficiency per CPU-second of the engine's threads times the thread
      * count, against the probe measured the same way: what the run would give with the cores to itself.
+     * {@code medianTokS} is {@code batch} over the median interval between two tokens of a sequence (one engine
+     * step), and {@code medianEfficiency} the efficiency at that rate against the wall-clock probe: the typical step,
+     * which a neighbour's burst or a late JIT compilation moves less than the mean.
      */
     public record Row(String model, String type, double bandwidthGBs, double prefillTokS, int batch,
-                      double decodeTokS, double efficiency, double cpuTokS, double cpuEfficiency) {
+                      double decodeTokS, double efficiency, double cpuTokS, double cpuEfficiency,
+                      double medianTokS, double medianEfficiency) {
     }
 
     /**
@@ -50,16 +54,24 @@ public final class EngineBench {
     private final int[] prefillTokens;
     private final int prefillChunk;
     private final int decodeTokens;
+    private final int decodeWarmup;
     private final List<PrefillRow> prefillRows = new ArrayList<>();
 
     /**
      * @param prefillTokens prompt lengths whose prefill is timed (the first one fills the main table's column)
      * @param prefillChunk  tokens per engine step while prefilling; 0 = the whole prompt in one step
+     * @param decodeWarmup  tokens each sequence decodes in an untimed run of the same batch shape first, so that the
+     *                      timed run finds the decode path compiled by the JIT (at least 1)
      */
-    public EngineBench(Path modelDir, int threads, int[] prefillTokens, int prefillChunk, int decodeTokens) {
+    public EngineBench(Path modelDir, int threads, int[] prefillTokens, int prefillChunk, int decodeTokens,
+                       int decodeWarmup) {
         if (prefillTokens.length == 0) {
             throw new IllegalArgumentException("prefillTokens: none (expected: at least one length)");
         }
+        if (decodeWarmup < 1) {
+            throw new IllegalArgumentException("decodeWarmup: " + decodeWarmup + " (expected: >= 1)");
+        }
+        this.decodeWarmup = decodeWarmup;
         this.modelDir = modelDir;
         this.threads = threads;
         this.prefillTokens = prefillTokens.clone();
@@ -91,7 +103,7 @@ public final class EngineBench {
             for (int p : prefillTokens) {
                 longest = Math.max(longest, p);
             }
-            int perSeq = (Math.max(longest, 16 + decodeTokens) + blockSize) / blockSize + 1;
+            int perSeq = (Math.max(longest, 16 + Math.max(decodeTokens, decodeWarmup)) + blockSize) / blockSize + 1;
             int stepTokens = prefillChunk > 0 ? prefillChunk : longest;
             // Prompts may be longer than the generated model's nominal context: RoPE extrapolates, and random
             // weights have no quality to lose.
@@ -111,14 +123,17 @@ public final class EngineBench {
                     }
                 }
                 for (int b : batches) {
-                    decode(engine, m, b, 1); // warm-up of this batch shape
+                    decode(engine, m, b, decodeWarmup); // warm-up of this batch shape (and of the JIT)
                     double tokS = decode(engine, m, b, decodeTokens);
                     double cpuTokS = lastDecodeCpuTokS;
+                    double medianTokS = lastDecodeMedianTokS;
                     double bw = MemoryBandwidth.measureGBs();
                     double bwCpu = MemoryBandwidth.lastCpuGBs();
                     double eff = stepBytes * (tokS / b) / (bw * 1e9);
                     double cpuEff = stepBytes * (cpuTokS / b) / (bwCpu * 1e9);
-                    rows.add(new Row(preset, type.name(), bw, prefill, b, tokS, eff, cpuTokS, cpuEff));
+                    double medianEff = stepBytes * (medianTokS / b) / (bw * 1e9);
+                    rows.add(new Row(preset, type.name(), bw, prefill, b, tokS, eff, cpuTokS, cpuEff, medianTokS,
+                            medianEff));
                 }
             }
         }
@@ -158,6 +173,7 @@ public final class EngineBench {
 
     private double lastPrefillCpuTokS;
     private double lastDecodeCpuTokS;
+    private double lastDecodeMedianTokS;
 
     /**
      * Decode tokens per second with {@code batch} sequences running together: the tokens generated after every
@@ -169,6 +185,8 @@ public final class EngineBench {
         long[] firstAt = new long[batch];
         long[] lastAt = new long[batch];
         int[] count = new int[batch];
+        // Intervals between consecutive tokens of each sequence: one engine step each.
+        long[][] gaps = new long[batch][Math.max(1, tokens)];
         List<CompletableFuture<GenerationResult>> fs = new ArrayList<>();
         for (int i = 0; i < batch; i++) {
             int idx = i;
@@ -178,6 +196,9 @@ public final class EngineBench {
                         @Override
                         public void onToken(TokenOutput t) {
                             long now = System.nanoTime();
+                            if (count[idx] > 0 && count[idx] - 1 < gaps[idx].length) {
+                                gaps[idx][count[idx] - 1] = now - lastAt[idx];
+                            }
                             if (count[idx]++ == 0) {
                                 firstAt[idx] = now;
                             }
@@ -196,6 +217,7 @@ public final class EngineBench {
             all += count[i];
         }
         lastDecodeCpuTokS = all / Math.max(1e-9, cpuPerThread);
+        lastDecodeMedianTokS = batch / (medianGap(gaps, count) / 1e9);
         long start = Long.MIN_VALUE;
         long end = Long.MIN_VALUE;
         for (int i = 0; i < batch; i++) {
@@ -209,6 +231,26 @@ public final class EngineBench {
         }
         double seconds = Math.max(1e-9, (end - start) / 1e9);
         return tokens <= 1 ? 0 : produced / seconds;
+    }
+
+    /** Median of the recorded token intervals of all sequences, in nanoseconds (the first token has none). */
+    static double medianGap(long[][] gaps, int[] count) {
+        int n = 0;
+        for (int i = 0; i < gaps.length; i++) {
+            n += Math.max(0, Math.min(count[i] - 1, gaps[i].length));
+        }
+        if (n == 0) {
+            return Double.NaN;
+        }
+        long[] all = new long[n];
+        int k = 0;
+        for (int i = 0; i < gaps.length; i++) {
+            int m = Math.max(0, Math.min(count[i] - 1, gaps[i].length));
+            System.arraycopy(gaps[i], 0, all, k, m);
+            k += m;
+        }
+        java.util.Arrays.sort(all);
+        return n % 2 == 1 ? all[n / 2] : (all[n / 2 - 1] + all[n / 2]) / 2.0;
     }
 
     public static String prefillTable(List<PrefillRow> rows) {
@@ -233,13 +275,14 @@ public final class EngineBench {
         StringBuilder sb = new StringBuilder();
         sb.append("| model | type | prefill tok/s | batch | decode tok/s | read bandwidth GB/s | decode efficiency "
                 + "| efficiency vs the run's best probe | decode tok/s per CPU-second x threads "
-                + "| efficiency per CPU-second |\n");
-        sb.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                + "| efficiency per CPU-second | decode tok/s at the median step | efficiency at the median step |\n");
+        sb.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Row r : rows) {
-            sb.append(String.format(Locale.ROOT, "| %s | %s | %.0f | %d | %.1f | %.1f | %.0f%% | %.0f%% | %.1f | %.0f%% |%n",
+            sb.append(String.format(Locale.ROOT,
+                    "| %s | %s | %.0f | %d | %.1f | %.1f | %.0f%% | %.0f%% | %.1f | %.0f%% | %.1f | %.0f%% |%n",
                     r.model(), r.type(), r.prefillTokS(), r.batch(), r.decodeTokS(), r.bandwidthGBs(),
                     r.efficiency() * 100, r.efficiency() * r.bandwidthGBs() / best * 100, r.cpuTokS(),
-                    r.cpuEfficiency() * 100));
+                    r.cpuEfficiency() * 100, r.medianTokS(), r.medianEfficiency() * 100));
         }
         sb.append(String.format(Locale.ROOT, "(best probe reading of this run: %.1f GB/s)%n", best));
         return sb.toString();

@@ -70,7 +70,7 @@ public final class AgentBenchCommand implements Callable<Integer> {
             }
         }
         GgmlType gt = GgmlType.valueOf(type.toUpperCase(Locale.ROOT));
-        Path model = new EngineBench(models, 1, new int[] {1}, 0, 0).model(preset, gt);
+        Path model = new EngineBench(models, 1, new int[] {1}, 0, 0, 1).model(preset, gt);
         int maxConcurrency = java.util.Arrays.stream(concurrency).max().orElse(1);
         int port;
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {

@@ -84,6 +84,21 @@ import jdk.incubator.vector.VectorOperators;
  *       Cache-resident on one core (1 MiB, three rounds): 16.5-16.6, 17.1-17.8, 16.4-17.5 and 16.6-17.7 GB/s, so
  *       B2I computes a few percent faster but streams no faster from DRAM.</li>
  *   <li>Not measured in this round: eight-row tiles in the new layout.</li>
+ *   <li>The joins (2026-11-22 06:27-07:34 UTC, {@code io.tandem.bench.kernels.SyncProbe 100 3}, per CPU-second;
+ *       details in docs/benchmarks.md, "Q8_0 batch-1 decode: the harness, the per-matmul joins, the kernel"): an empty
+ *       two-task loop costs 0.2-0.7 us, nothing against 64 loops of 40-130 us; but the sweep as the forward pass issues
+ *       it runs at 0.89 of the rate of the same bytes streamed by each thread in one loop with no joins (mean of 24
+ *       rounds, 0.72-1.20 per round). Dead ends against that gap, measured and not kept: guided task sizes (each task
+ *       {@code remaining / (2 * threads)} rows, at least 16, so that the last tasks are small): 0.93 against 0.90 over
+ *       18 alternating rounds each, a difference well inside the round-to-round spread; a thread that finishes early
+ *       touching its first 64-256 KiB of the next matrix until the other one finishes (ad hoc): no better, and
+ *       15.3-17.4 against 17.3-17.5 GB/s under load.</li>
+ *   <li>Dead end: the four accumulators of {@link Q8Tiles#dot4} reduced in one shuffle tree (blends, four permutes, one
+ *       store) instead of four {@code reduceLanes}: cache-resident on one core ([256 x 768], three alternating runs
+ *       each) 16.2-17.7 GB/s against 16.6-17.6. By instruction count (this VM exposes no hardware counters to
+ *       {@code perf}) the kernel issues seven 512-bit operations per 32 weights on the two vector ports (two widenings,
+ *       two conversions, a multiply, two fused multiply-adds), at most ~21 GB/s per core at 2.3 GHz; it measures ~17
+ *       cache-resident, so two cores compute barely faster than DRAM delivers (30-32 GB/s), and every stall shows.</li>
  *   <li>Dead end for F32: the same matrices copied into huge pages ({@code StreamProbe F32 512 1}, three runs each,
  *       alternating): 85-87% against 83-89% from 4 KiB pages, no change; its kernel does so little per byte that
  *       the prefetcher keeps up anyway.</li>
