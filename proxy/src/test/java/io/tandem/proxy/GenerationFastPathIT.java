@@ -153,6 +153,13 @@ class GenerationFastPathIT {
                 .contains("generation routes on the Netty fast path; transport: EpollSocketChannel");
     }
 
+    /** One event loop per core unless configured (ProxyMain.defaultEventLoopThreads). */
+    @Test
+    void connectionsRunOnOneEventLoopPerCore() throws Exception {
+        assertThat(java.nio.file.Files.readString(proxy.log))
+                .contains(", " + Runtime.getRuntime().availableProcessors() + " event loops");
+    }
+
     @Test
     void pipelinedRequestsAreAnsweredInOrder() throws Exception {
         String chatBody = "{\"model\":\"mock\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";

@@ -89,11 +89,17 @@ public class GenerationFastPath implements BeanCreatedEventListener<NettyServerC
                             cfg.isRequestDecompressionEnabled());
                     parts = p;
                     LOG.log(System.Logger.Level.INFO, "generation routes on the Netty fast path; transport: "
-                            + first.getClass().getSimpleName());
+                            + first.getClass().getSimpleName() + ", " + eventLoops(first) + " event loops");
                 }
             }
         }
         return p;
+    }
+
+    /** How many event loops the connection's group has ("?" where the group does not say). */
+    private static String eventLoops(Channel channel) {
+        return channel.eventLoop().parent() instanceof io.netty.util.concurrent.MultithreadEventExecutorGroup g
+                ? Integer.toString(g.executorCount()) : "?";
     }
 
     private void install(Channel channel) {
