@@ -45,11 +45,7 @@ public final class StateFile {
     }
 
     /** One saved node: its description, the operator's marks on it and the weights expected of it. */
-    public record Saved(NodeSpec spec, boolean draining, int sleepLevel, Optional<String> expectedWeights) {
-        public Saved(NodeSpec spec, boolean draining, int sleepLevel) {
-            this(spec, draining, sleepLevel, Optional.empty());
-        }
-    }
+    public record Saved(NodeSpec spec, boolean draining, int sleepLevel, Optional<String> expectedWeights) {}
 
     /** What the file holds: the nodes, and per model the weights version of its last weight commit. */
     public record Content(List<Saved> nodes, Map<String, String> committedWeights) {
@@ -85,11 +81,6 @@ public final class StateFile {
             }
             return Content.EMPTY;
         }
-    }
-
-    /** Replaces the file's content with {@code nodes} and no committed weights. */
-    public void save(List<Saved> nodes) throws IOException {
-        save(nodes, Map.of());
     }
 
     /** Replaces the file's content. */

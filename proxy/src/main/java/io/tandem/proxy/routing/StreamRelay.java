@@ -10,6 +10,7 @@ import org.reactivestreams.Subscription;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import reactor.core.publisher.Operators;
 
 /**
  * A node's streamed answer on its way to the client, after its first chunk: passes the node's items on, cut at
@@ -75,14 +76,7 @@ public final class StreamRelay implements Publisher<byte[]> {
 
     private <T> void subscribe(Subscriber<? super T> s, Function<byte[], T> wrap) {
         if (!subscribed.compareAndSet(false, true)) {
-            s.onSubscribe(new Subscription() {
-                @Override
-                public void request(long n) { }
-
-                @Override
-                public void cancel() { }
-            });
-            s.onError(new IllegalStateException("a streamed answer has one subscriber"));
+            Operators.error(s, new IllegalStateException("a streamed answer has one subscriber"));
             return;
         }
         upstream.subscribe(new Relay<>(s, wrap));

@@ -54,6 +54,7 @@ import io.netty.util.ReferenceCountUtil;
 import org.reactivestreams.Publisher;
 import org.reactivestreams.Subscriber;
 import org.reactivestreams.Subscription;
+import reactor.core.publisher.Operators;
 
 /**
  * The router's HTTP/1.1 client to nodes, on the Netty event loop of the client connection it serves: the upstream
@@ -660,14 +661,7 @@ public final class ForwardClient {
         public void subscribe(Subscriber<? super byte[]> s) {
             synchronized (this) {
                 if (subscribed) {
-                    s.onSubscribe(new Subscription() {
-                        @Override
-                        public void request(long n) { }
-
-                        @Override
-                        public void cancel() { }
-                    });
-                    s.onError(new IllegalStateException("a node's streamed body has one subscriber"));
+                    Operators.error(s, new IllegalStateException("a node's streamed body has one subscriber"));
                     return;
                 }
                 subscribed = true;
