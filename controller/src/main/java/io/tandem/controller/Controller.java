@@ -149,10 +149,8 @@ public final class Controller implements AutoCloseable {
                     if (!result.healthy()) {
                         healthChecksFailed.increment();
                     }
-                    // Weights first: a node that comes back without the pushed weights is never routable between.
-                    result.weightsVersion().ifPresent(v -> registry.apply(new NodeEvent.WeightsReported(url, v)));
                     return registry.apply(new NodeEvent.HealthReport(url, result.healthy(), result.reason(),
-                            result.timedOut()));
+                            result.timedOut(), result.weightsVersion().orElse("")));
                 });
         this.controlService = new ClusterControlService(registry, b.clusterToken, b.loadReportInterval);
         // Management calls get a client of their own: the shared one connects within the probe timeout (500 ms), right

@@ -30,7 +30,16 @@ public sealed interface NodeEvent {
 
     /** An HTTP health probe finished. */
     /** {@code timedOut}: the probe got no answer in time (as opposed to a refused connection or an error status). */
-    record HealthReport(String url, boolean healthy, String reason, boolean timedOut) implements NodeEvent {
+    /**
+     * {@code weightsVersion}: what the probe's answer said about the node's weights ({@code ""}: nothing), applied
+     * before the health, so that a node that lost pushed weights is never routable in between.
+     */
+    record HealthReport(String url, boolean healthy, String reason, boolean timedOut, String weightsVersion)
+            implements NodeEvent {
+        public HealthReport(String url, boolean healthy, String reason, boolean timedOut) {
+            this(url, healthy, reason, timedOut, "");
+        }
+
         public HealthReport(String url, boolean healthy, String reason) {
             this(url, healthy, reason, false);
         }
@@ -65,8 +74,8 @@ public sealed interface NodeEvent {
     }
 
     /**
-     * The node says which weights it serves ({@code /health}'s {@code X-Tandem-Weights-Version}, a control stream's
-     * registration or load report). A node whose version is not the one the controller expects of it is out of
+     * The node says which weights it serves, in a control stream's load report (a probe's answer comes with its
+     * {@link HealthReport}, a stream's registration with its {@link StreamAttached}). A node whose version is not the one the controller expects of it is out of
      * rotation ({@link NodeSnapshot#staleWeights()}).
      */
     record WeightsReported(String url, String version) implements NodeEvent {}

@@ -212,8 +212,11 @@ public final class NodeRegistry {
                 }
                 yield null;
             }
-            case HealthReport(String url, boolean healthy, String reason, boolean timedOut) -> {
+            case HealthReport(String url, boolean healthy, String reason, boolean timedOut, String weightsVersion) -> {
                 NodeState state = nodes.get(url);
+                if (state != null && !weightsVersion.isEmpty()) {
+                    reportWeights(state, weightsVersion);
+                }
                 if (state != null && !state.attached) { // an attached stream is the better witness
                     if (healthy) {
                         state.probeTimeouts = 0;

@@ -318,6 +318,18 @@ class NodeRegistryTest {
     }
 
     @Test
+    void healthReportNamingOtherWeights_leavesTheNodeOutOfRotation_inTheSameEvent() {
+        registry.add(NodeSpec.of(P, EngineRole.HYBRID, List.of("m"))).join();
+        registry.apply(new NodeEvent.WeightsCommitted(P, "v1")).join();
+        registry.apply(new HealthReport(P, false, "refused")).join(); // the agent restarts
+        registry.apply(new HealthReport(P, true, "", false, "base")).join();
+        NodeSnapshot n = registry.node(P).orElseThrow();
+        assertThat(n.health()).isEqualTo(Health.HEALTHY);
+        assertThat(n.weightsVersion()).contains("base");
+        assertThat(n.isRoutable(clock.instant())).isFalse();
+    }
+
+    @Test
     void nodeJoiningAfterACommitOfItsModel_mustServeThoseWeights_otherModelsNot() {
         registry.add(NodeSpec.of(P, EngineRole.HYBRID, List.of("m"))).join();
         registry.apply(new NodeEvent.WeightsCommitted(P, "v1")).join();
