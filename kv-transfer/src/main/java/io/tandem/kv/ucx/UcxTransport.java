@@ -492,7 +492,8 @@ public final class UcxTransport implements AutoCloseable {
             }
         }
         m.remainingParts.set(m.parts.size());
-        m.pendingReads.set(m.parts.stream().mapToInt(p -> p.reads.size()).sum());
+        m.reads = m.parts.stream().mapToInt(p -> p.reads.size()).sum();
+        m.pendingReads.set(m.reads);
         m.timeoutTask = timer.schedule(m::timedOut, timeout.toNanos(), TimeUnit.NANOSECONDS);
         for (Part part : m.parts) {
             if (!part.lane.submit(() -> part.lane.start(part))) {
@@ -1244,6 +1245,8 @@ public final class UcxTransport implements AutoCloseable {
         final long startNanos = System.nanoTime();
         final List<Part> parts = new ArrayList<>();
         final AtomicInteger remainingParts = new AtomicInteger();
+        /** GETs issued over all parts; set before any part is handed to its lane. */
+        int reads;
         final AtomicInteger pendingReads = new AtomicInteger();
         /** The first error of any part, or the timeout; the migration fails with it once every part has ended. */
         final AtomicReference<RuntimeException> failure = new AtomicReference<>();
@@ -1267,7 +1270,6 @@ public final class UcxTransport implements AutoCloseable {
                     t.cancel(false);
                 }
                 RuntimeException f = failure.get();
-                int reads = parts.stream().mapToInt(p -> p.reads.size()).sum();
                 TransferStats s = new TransferStats(blocks, reads, bytes, System.nanoTime() - startNanos);
                 completer.execute(() -> {
                     if (f == null) {
