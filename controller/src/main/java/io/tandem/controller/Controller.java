@@ -259,7 +259,7 @@ public final class Controller implements AutoCloseable {
     /**
      * Chooses where a request goes. HYBRID: one hybrid node by the hybrid strategy, chosen from the registry's
      * snapshot on the caller's thread; the returned future is already complete (the node's unfinished count is
-     * queued to the owner thread and shows in the next snapshot). DISTSERVE: a prefill node and a
+     * raised on the caller's thread). DISTSERVE: a prefill node and a
      * decode node by their own strategies, connected as a pair (on first use); if the pair cannot be connected,
      * another pair is tried (up to {@code maxPairAttempts}, leaving out the node whose call failed). Fails with
      * UnknownModelException, NoHealthyNodeException or PairingFailedException.
@@ -272,9 +272,9 @@ public final class Controller implements AutoCloseable {
             if (request.mode() == RoutingMode.HYBRID) {
                 NodeSnapshot node = NodeSelector.select(registry.nodes(), EngineRole.HYBRID, ctx, hybridStrategy,
                         request.exclude(), config.clock.instant());
-                // The hot path: a snapshot read and a queued count, no owner-thread round trip and no hop to the
-                // callback executor (the caller's next stage runs at once on its own thread).
-                registry.apply(new NodeEvent.RequestStarted(node.url()));
+                // The hot path: a snapshot read and an atomic count, nothing queued to the owner thread and no hop
+                // to the callback executor (the caller's next stage runs at once on its own thread).
+                registry.requestStarted(node.url());
                 return CompletableFuture.completedFuture(new Route.Hybrid(node));
             } else {
                 route = pickPair(ctx, new HashSet<>(request.exclude()), new HashSet<>(request.exclude()), 1);
@@ -287,10 +287,10 @@ public final class Controller implements AutoCloseable {
             if (e != null) {
                 pickFailures.increment();
             }
-        }).thenCompose(r -> CompletableFuture.allOf(r.nodeUrls().stream()
-                        .map(url -> registry.apply(new NodeEvent.RequestStarted(url)))
-                        .toArray(CompletableFuture[]::new))
-                .thenApply(v -> r)));
+        }).thenApply(r -> {
+            r.nodeUrls().forEach(registry::requestStarted);
+            return r;
+        }));
     }
 
     private CompletableFuture<Route> pickPair(RoutingContext ctx, Set<String> excludePrefill, Set<String> excludeDecode,
@@ -322,16 +322,16 @@ public final class Controller implements AutoCloseable {
     }
 
     /**
-     * The request on {@code url} finished: unfinished - 1, latency recorded (LMDeploy's post_call). The future
-     * completes once the registry has applied it; callers need not wait for it.
+     * The request on {@code url} finished: unfinished - 1, latency recorded (LMDeploy's post_call), on the caller's
+     * thread; the returned future is already complete.
      */
     public CompletableFuture<Void> recordLatency(String url, Duration latency) {
         Objects.requireNonNull(latency, "latency");
         if (latency.isNegative()) {
             throw new IllegalArgumentException("latency: " + latency + " (expected: >= 0)");
         }
-        return async(registry.apply(new NodeEvent.RequestFinished(registry.canonicalUrl(url), latency))
-                .thenApply(x -> null));
+        registry.requestFinished(registry.canonicalUrl(url), latency);
+        return CompletableFuture.completedFuture(null);
     }
 
     /**
@@ -343,8 +343,7 @@ public final class Controller implements AutoCloseable {
      */
     public CompletableFuture<Void> markFailure(String url, String reason) {
         requestFailures.increment();
-        return async(registry.apply(new NodeEvent.RequestFailed(registry.canonicalUrl(url), reason))
-                .thenApply(x -> null));
+        return async(registry.requestFailed(registry.canonicalUrl(url), reason).thenApply(x -> null));
     }
 
     // ---------------------------------------------------------------- DistServe

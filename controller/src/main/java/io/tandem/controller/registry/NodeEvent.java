@@ -1,6 +1,5 @@
 package io.tandem.controller.registry;
 
-import java.time.Duration;
 
 /**
  * The named events that change the node pool. Each is applied by the registry's owner thread, one at a time, in
@@ -49,13 +48,16 @@ public sealed interface NodeEvent {
     record LoadReport(String url, int running, int waiting, int kvBlocksUsed, int kvBlocksFree,
                       double tokensPerSecond) implements NodeEvent {}
 
-    /** The controller routed a request to the node (LMDeploy's pre_call: unfinished + 1). */
-    record RequestStarted(String url) implements NodeEvent {}
+    /**
+     * A routed request finished well and the node's circuit breaker needs to hear it (not closed, or not yet stable):
+     * a circuit success. Its counters were updated on the caller's thread ({@link NodeRegistry#requestFinished}).
+     */
+    record RequestSucceeded(String url) implements NodeEvent {}
 
-    /** A routed request finished (LMDeploy's post_call: unfinished - 1, latency recorded, circuit success). */
-    record RequestFinished(String url, Duration latency) implements NodeEvent {}
-
-    /** A routed request failed because of the node: unfinished - 1, the node is unhealthy at once, circuit failure. */
+    /**
+     * A routed request failed because of the node: a circuit failure. Its unfinished count was lowered on the
+     * caller's thread ({@link NodeRegistry#requestFailed}).
+     */
     record RequestFailed(String url, String reason) implements NodeEvent {}
 
     /** An operator starts or ends draining: a draining node gets no new requests. */

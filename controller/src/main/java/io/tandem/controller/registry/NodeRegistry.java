@@ -24,8 +24,7 @@ import io.tandem.controller.registry.NodeEvent.LoadReport;
 import io.tandem.controller.registry.NodeEvent.NodeAdded;
 import io.tandem.controller.registry.NodeEvent.NodeRemoved;
 import io.tandem.controller.registry.NodeEvent.RequestFailed;
-import io.tandem.controller.registry.NodeEvent.RequestFinished;
-import io.tandem.controller.registry.NodeEvent.RequestStarted;
+import io.tandem.controller.registry.NodeEvent.RequestSucceeded;
 import io.tandem.controller.registry.NodeEvent.SleepSet;
 import io.tandem.controller.registry.NodeEvent.StreamAttached;
 import io.tandem.controller.registry.NodeEvent.StreamBroken;
@@ -67,6 +66,8 @@ public final class NodeRegistry {
     /** Owner-thread only. Per model, the weights version of its last successful weight commit. */
     private final Map<String, String> committedWeights = new LinkedHashMap<>();
     private volatile Map<String, NodeSnapshot> snapshot = Map.of();
+    /** {@link #snapshot}'s values, published with it (routing reads the list once per pick). */
+    private volatile List<NodeSnapshot> nodeList = List.of();
 
     public NodeRegistry(EventLoop loop, RegistryConfig config) {
         this.loop = loop;
@@ -104,7 +105,7 @@ public final class NodeRegistry {
 
     /** All nodes, in the order they were added. */
     public List<NodeSnapshot> nodes() {
-        return List.copyOf(snapshot.values());
+        return nodeList;
     }
 
     public Optional<NodeSnapshot> node(String url) {
@@ -117,6 +118,43 @@ public final class NodeRegistry {
      */
     public String canonicalUrl(String url) {
         return url != null && snapshot.containsKey(url) ? url : NodeSpec.normalizeUrl(url);
+    }
+
+    // ---- request counters (any thread, no queueing; see RequestCounters) ----
+
+    /** Routing sent a request to {@code url}: its unfinished count + 1. A url not in the pool is ignored. */
+    public void requestStarted(String url) {
+        NodeSnapshot n = snapshot.get(url);
+        if (n != null) {
+            n.requests().started();
+        }
+    }
+
+    /**
+     * A request on {@code url} finished well after {@code latency}: unfinished - 1, latency recorded, counted as the
+     * node's last success. Its circuit breaker hears of it (an event on the owner thread) only while the breaker is
+     * not closed or not yet stable. A url no longer in the pool is ignored.
+     */
+    public void requestFinished(String url, Duration latency) {
+        NodeSnapshot n = snapshot.get(url);
+        if (n != null) {
+            n.requests().succeeded(latency.toNanos() / 1e9, config.clock().millis());
+            if (n.requests().breakerListening()) {
+                apply(new RequestSucceeded(url));
+            }
+        }
+    }
+
+    /**
+     * A request on {@code url} failed because of the node: unfinished - 1 here, and its circuit breaker counts the
+     * failure on the owner thread (the future completes then).
+     */
+    public CompletableFuture<Object> requestFailed(String url, String reason) {
+        NodeSnapshot n = snapshot.get(url);
+        if (n != null) {
+            n.requests().settled();
+        }
+        return apply(new NodeEvent.RequestFailed(url, reason));
     }
 
     /** Events applied since start (a metric). */
@@ -223,8 +261,7 @@ public final class NodeRegistry {
                         state.setHealth(Health.HEALTHY, "", now);
                         state.breaker.onSuccess();
                     } else if (timedOut && state.health != Health.UNHEALTHY
-                            && (++state.probeTimeouts < 2 || Duration.between(state.lastRequestOkAt, now)
-                                    .compareTo(config.heartbeatTimeout()) < 0)) {
+                            && (++state.probeTimeouts < 2 || recentSuccess(state, now))) {
                         // Busy, not dead: under load a node's /health can miss the probe timeout, and taking the
                         // only node out answered 503 to everyone until the next probe. A node answering requests,
                         // or missing one probe, is only counted into the breaker; a second timeout in a row on an
@@ -250,19 +287,9 @@ public final class NodeRegistry {
                 }
                 yield null;
             }
-            case RequestStarted(String url) -> {
+            case RequestSucceeded(String url) -> {
                 NodeState state = nodes.get(url);
                 if (state != null) {
-                    state.unfinished++;
-                }
-                yield null;
-            }
-            case RequestFinished(String url, Duration latency) -> {
-                NodeState state = nodes.get(url);
-                if (state != null) {
-                    state.unfinished = Math.max(0, state.unfinished - 1);
-                    state.addLatency(latency.toNanos() / 1e9);
-                    state.lastRequestOkAt = now;
                     state.breaker.onSuccess();
                 }
                 yield null;
@@ -270,7 +297,6 @@ public final class NodeRegistry {
             case RequestFailed(String url, String reason) -> {
                 NodeState state = nodes.get(url);
                 if (state != null) {
-                    state.unfinished = Math.max(0, state.unfinished - 1);
                     // One failed request is weak evidence: under load a single reset connection is common, and
                     // taking the node out at once would turn it into an outage when it is the only one. The
                     // breaker opens after failureThreshold failures; a failed probe still acts at once.
@@ -415,7 +441,20 @@ public final class NodeRegistry {
 
     private void publish() {
         Map<String, NodeSnapshot> next = new LinkedHashMap<>();
-        nodes.forEach((url, state) -> next.put(url, state.snapshot()));
+        nodes.forEach((url, state) -> {
+            NodeSnapshot snap = state.snapshot();
+            next.put(url, snap);
+            // An open or half-open breaker, or one that opened lately (it resets its back-off once stable), needs
+            // to hear of successes; a closed, stable one does not, and then requests settle without an event.
+            state.requests.breakerListening(snap.circuit() != CircuitState.CLOSED || state.breaker.openings() > 0);
+        });
         snapshot = Collections.unmodifiableMap(next);
+        nodeList = List.copyOf(next.values());
+    }
+
+    /** Whether a request on the node finished well within the last heartbeat timeout: busy, not dead. */
+    private boolean recentSuccess(NodeState state, Instant now) {
+        long last = state.requests.lastSuccessMillis();
+        return last != Long.MIN_VALUE && now.toEpochMilli() - last < config.heartbeatTimeout().toMillis();
     }
 }

@@ -14,8 +14,8 @@ import io.tandem.controller.health.CircuitState;
  * @param role             engine role
  * @param models           served model names
  * @param speed            LMDeploy's speed (null = unknown)
- * @param unfinished       requests the controller routed to it that have not finished
- * @param latencies        the last {@value NodeStatus#LATENCY_WINDOW} request latencies, seconds, oldest first
+ * @param requests         its request counters (unfinished requests, latencies): live, shared by every snapshot
+ *                         of the node, not frozen at the snapshot's moment
  * @param health           last known reachability
  * @param healthReason     why it is unhealthy ("" when healthy)
  * @param load             last load report, if it has a control stream that has reported
@@ -31,20 +31,30 @@ import io.tandem.controller.health.CircuitState;
  * @param expectedWeights  the weights version it must serve, set by the last weight commit (on it, or on its
  *                         models before it joined)
  */
-public record NodeSnapshot(String url, EngineRole role, List<String> models, Integer speed, int unfinished,
-                           List<Double> latencies, Health health, String healthReason, Optional<NodeLoad> load,
+public record NodeSnapshot(String url, EngineRole role, List<String> models, Integer speed,
+                           RequestCounters requests, Health health, String healthReason, Optional<NodeLoad> load,
                            CircuitState circuit, Instant circuitOpenUntil, boolean attached, boolean draining, int sleepLevel,
                            Optional<DistServeEngineConfig> engineConfig, NodeSource source, Instant addedAt,
                            Optional<String> weightsVersion, Optional<String> expectedWeights) {
 
     public NodeSnapshot {
         models = List.copyOf(models);
-        latencies = List.copyOf(latencies);
+        java.util.Objects.requireNonNull(requests, "requests");
     }
 
     /** LMDeploy's Status object for this node. */
     public NodeStatus status() {
-        return new NodeStatus(role, models, speed, unfinished, latencies);
+        return new NodeStatus(role, models, speed, unfinished(), latencies());
+    }
+
+    /** Requests the controller routed to it that have not finished (now, not at the snapshot's moment). */
+    public int unfinished() {
+        return requests.unfinished();
+    }
+
+    /** The last {@value NodeStatus#LATENCY_WINDOW} request latencies, seconds, oldest first. */
+    public List<Double> latencies() {
+        return requests.latencies();
     }
 
     public boolean serves(String model) {
@@ -79,6 +89,6 @@ public record NodeSnapshot(String url, EngineRole role, List<String> models, Int
 
     /** Mean of the recorded latencies in seconds; 0 when none (so an unmeasured node gets tried). */
     public double meanLatencySeconds() {
-        return latencies.stream().mapToDouble(Double::doubleValue).average().orElse(0);
+        return requests.meanLatencySeconds();
     }
 }

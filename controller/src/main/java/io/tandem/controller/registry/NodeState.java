@@ -1,7 +1,6 @@
 package io.tandem.controller.registry;
 
 import java.time.Instant;
-import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Optional;
 
@@ -12,8 +11,8 @@ final class NodeState {
     NodeSpec spec;
     final CircuitBreaker breaker;
     final Instant addedAt;
-    final ArrayDeque<Double> latencies = new ArrayDeque<>();
-    int unfinished;
+    /** Updated off the owner thread (see {@link RequestCounters}); shared with every snapshot. */
+    final RequestCounters requests = new RequestCounters();
     Health health = Health.UNKNOWN;
     String healthReason = "";
     Instant healthChangedAt;
@@ -22,8 +21,6 @@ final class NodeState {
     boolean draining;
     /** 0 awake; 1 or 2: the sleep level it was put to. */
     int sleepLevel;
-    /** When a request on this node last finished well; a busy node's slow probe is not a dead node. */
-    Instant lastRequestOkAt = Instant.MIN;
     /** Probe timeouts in a row. */
     int probeTimeouts;
     /** The weights version the node reported last; null until it reports one (nodes that are not ours never do). */
@@ -36,13 +33,6 @@ final class NodeState {
         this.breaker = breaker;
         this.addedAt = now;
         this.healthChangedAt = now;
-    }
-
-    void addLatency(double seconds) {
-        latencies.addLast(seconds);
-        while (latencies.size() > NodeStatus.LATENCY_WINDOW) {
-            latencies.removeFirst();
-        }
     }
 
     /** Whether the node serves other weights than it must (see {@link NodeSnapshot#staleWeights()}). */
@@ -62,8 +52,7 @@ final class NodeState {
     }
 
     NodeSnapshot snapshot() {
-        return new NodeSnapshot(spec.url(), spec.role(), spec.models(), spec.speed(), unfinished,
-                List.copyOf(latencies), health, healthReason, load, breaker.state(), breaker.openUntil(), attached,
+        return new NodeSnapshot(spec.url(), spec.role(), spec.models(), spec.speed(), requests, health, healthReason, load, breaker.state(), breaker.openUntil(), attached,
                 draining, sleepLevel, spec.engineConfig(), spec.source(), addedAt, Optional.ofNullable(weightsVersion),
                 Optional.ofNullable(expectedWeights));
     }

@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 
 import org.junit.jupiter.api.AfterEach;
@@ -22,8 +23,6 @@ import io.tandem.controller.health.CircuitState;
 import io.tandem.controller.internal.EventLoop;
 import io.tandem.controller.registry.NodeEvent.HealthReport;
 import io.tandem.controller.registry.NodeEvent.LoadReport;
-import io.tandem.controller.registry.NodeEvent.RequestFinished;
-import io.tandem.controller.registry.NodeEvent.RequestStarted;
 import io.tandem.controller.registry.NodeEvent.StreamAttached;
 import io.tandem.controller.registry.NodeEvent.StreamBroken;
 import io.tandem.controller.registry.NodeEvent.Tick;
@@ -62,7 +61,7 @@ class NodeRegistryTest {
     @Test
     void addExisting_updatesDescription_keepsRuntimeState() {
         registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("a"))).join();
-        registry.apply(new RequestStarted(P)).join();
+        registry.requestStarted(P);
         registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("a", "b"))).join();
         NodeSnapshot n = registry.node(P).orElseThrow();
         assertThat(n.models()).containsExactly("a", "b");
@@ -107,8 +106,8 @@ class NodeRegistryTest {
     void probeTimeout_onANodeAnsweringRequests_doesNotEjectIt_butAnIdleOneOrARefusalDoes() {
         registry.add(NodeSpec.of(P, EngineRole.PREFILL, List.of("m"))).join();
         registry.apply(new HealthReport(P, true, "")).join();
-        registry.apply(new NodeEvent.RequestStarted(P)).join();
-        registry.apply(new NodeEvent.RequestFinished(P, Duration.ofMillis(3))).join();
+        registry.requestStarted(P);
+        registry.requestFinished(P, Duration.ofMillis(3));
         registry.apply(new HealthReport(P, false, "timed out", true)).join();
         assertThat(registry.node(P).orElseThrow().isRoutable(clock.instant())).as("busy, not dead").isTrue();
 
@@ -213,15 +212,52 @@ class NodeRegistryTest {
     @Test
     void latencyWindow_keepsLast15_andUnfinishedBalances() {
         registry.add(NodeSpec.of(P, EngineRole.HYBRID, List.of("m"))).join();
-        for (int i = 1; i <= 20; i++) {
-            registry.apply(new RequestStarted(P));
-            registry.apply(new RequestFinished(P, Duration.ofMillis(i * 100L)));
-        }
-        registry.apply(new Tick()).join(); // events apply in order: this one completes after all of the above
         NodeSnapshot n = registry.node(P).orElseThrow();
+        for (int i = 1; i <= 20; i++) {
+            registry.requestStarted(P);
+            assertThat(n.unfinished()).as("counters are live in every snapshot").isEqualTo(1);
+            registry.requestFinished(P, Duration.ofMillis(i * 100L));
+        }
         assertThat(n.latencies()).hasSize(15).first().isEqualTo(0.6);
         assertThat(n.unfinished()).isZero();
         assertThat(n.meanLatencySeconds()).isCloseTo(1.3, org.assertj.core.data.Offset.offset(1e-9));
+    }
+
+    @Test
+    void settlingOnAClosedStableBreaker_queuesNoEvent() {
+        registry.add(NodeSpec.of(P, EngineRole.HYBRID, List.of("m"))).join();
+        registry.apply(new Tick()).join();
+        long before = registry.eventsApplied();
+        for (int i = 0; i < 100; i++) {
+            registry.requestStarted(P);
+            registry.requestFinished(P, Duration.ofMillis(1));
+        }
+        registry.apply(new Tick()).join(); // applied after anything the loop above queued
+        assertThat(registry.eventsApplied()).as("only the tick").isEqualTo(before + 1);
+        assertThat(registry.node(P).orElseThrow().unfinished()).isZero();
+    }
+
+    @Test
+    void failures_lowerUnfinishedAtOnce_openTheBreaker_andASuccessClosesItWhenHalfOpen() {
+        registry.add(NodeSpec.of(P, EngineRole.HYBRID, List.of("m"))).join();
+        int threshold = RegistryConfig.defaults(clock).circuitBreaker().failureThreshold();
+        for (int i = 0; i < threshold; i++) {
+            registry.requestStarted(P);
+            CompletableFuture<Object> failed = registry.requestFailed(P, "HTTP 502");
+            assertThat(registry.node(P).orElseThrow().unfinished()).as("lowered before the event").isZero();
+            failed.join();
+        }
+        NodeSnapshot open = registry.node(P).orElseThrow();
+        assertThat(open.circuit()).isEqualTo(CircuitState.OPEN);
+        assertThat(open.isRoutable(clock.instant())).isFalse();
+
+        clock.advance(RegistryConfig.defaults(clock).circuitBreaker().openBackoff().initial().plusMillis(1));
+        registry.apply(new Tick()).join();
+        assertThat(registry.node(P).orElseThrow().circuit()).isEqualTo(CircuitState.HALF_OPEN);
+        registry.requestStarted(P);
+        registry.requestFinished(P, Duration.ofMillis(2)); // the trial request: the breaker must hear it
+        registry.apply(new Tick()).join();
+        assertThat(registry.node(P).orElseThrow().circuit()).isEqualTo(CircuitState.CLOSED);
     }
 
     @Test

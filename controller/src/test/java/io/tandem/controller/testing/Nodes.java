@@ -9,6 +9,7 @@ import io.tandem.controller.registry.EngineRole;
 import io.tandem.controller.registry.Health;
 import io.tandem.controller.registry.NodeLoad;
 import io.tandem.controller.registry.NodeSnapshot;
+import io.tandem.controller.registry.RequestCounters;
 import io.tandem.controller.registry.NodeSource;
 
 /** Builds node snapshots for routing tests. */
@@ -21,7 +22,7 @@ public final class Nodes {
 
     public static NodeSnapshot node(String url, EngineRole role, Integer speed, int unfinished, List<Double> latencies,
                                     NodeLoad load) {
-        return new NodeSnapshot(url, role, List.of("m"), speed, unfinished, latencies, Health.HEALTHY, "",
+        return new NodeSnapshot(url, role, List.of("m"), speed, RequestCounters.of(unfinished, latencies), Health.HEALTHY, "",
                 Optional.ofNullable(load), CircuitState.CLOSED, Instant.MIN, load != null, false, 0, Optional.empty(),
                 NodeSource.STATIC, Instant.EPOCH, Optional.empty(), Optional.empty());
     }
@@ -39,7 +40,7 @@ public final class Nodes {
     }
 
     public static NodeSnapshot unhealthy(NodeSnapshot n) {
-        return new NodeSnapshot(n.url(), n.role(), n.models(), n.speed(), n.unfinished(), n.latencies(), Health.UNHEALTHY,
+        return new NodeSnapshot(n.url(), n.role(), n.models(), n.speed(), n.requests(), Health.UNHEALTHY,
                 "down", n.load(), n.circuit(), n.circuitOpenUntil(), n.attached(), n.draining(), n.sleepLevel(), n.engineConfig(),
                 n.source(), n.addedAt(), n.weightsVersion(), n.expectedWeights());
     }
