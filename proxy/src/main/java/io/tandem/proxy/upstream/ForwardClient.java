@@ -70,8 +70,10 @@ import reactor.core.publisher.Operators;
  *
  * <p><b>Streams.</b> {@link #postStreaming} completes once the status and the first non-empty chunk are in hand
  * (or the body ended): until then nothing has reached the client and the caller may retry elsewhere. The rest is
- * read as the subscriber asks for it: the connection stops reading when the subscriber's demand is used up, so at
- * most one socket read is held beyond it. Cancelling the body closes the connection. The body is a plain
+ * read ahead of the subscriber's demand up to {@value #READ_AHEAD} bytes (plus what one read cycle brings): once
+ * that much is held and the demand is used up, the connection stops reading, so a slow client holds the node back
+ * through TCP rather than filling the proxy's memory. Turning reads off only then (not after every item) saves two
+ * {@code epoll_ctl} calls per stream (docs/benchmarks.md "Proxy"). Cancelling the body closes the connection. The body is a plain
  * Reactive Streams {@link Publisher} kept on the event loop, not a Reactor pipeline (less work per item).
  *
  * <p><b>Failures.</b> A refused or timed-out connect, a broken connection and a malformed answer fail the future
@@ -82,6 +84,8 @@ import reactor.core.publisher.Operators;
  */
 public final class ForwardClient {
     static final int MAX_IDLE_PER_NODE = 128;
+    /** Bytes of a streamed answer read ahead of the subscriber's demand before the connection stops reading. */
+    static final int READ_AHEAD = 64 * 1024;
 
     private final int connectTimeoutMillis;
     private final long timeoutNanos;
@@ -562,6 +566,8 @@ public final class ForwardClient {
          */
         private final ArrayList<byte[]> batch = new ArrayList<>(8);
         private int batchBytes;
+        /** Bytes read from the node and not yet passed on (queue and batch): the read-ahead. */
+        private long heldBytes;
         private Subscriber<? super byte[]> subscriber;
         private long demand;
         private boolean ended;
@@ -585,9 +591,11 @@ public final class ForwardClient {
                     byte[] first = new byte[n];
                     chunk.readBytes(first);
                     queue.add(first);
+                    heldBytes += n;
                 }
                 ended = last;
-                channel.config().setAutoRead(last); // the rest waits for the subscriber's demand
+                // The connection keeps reading (up to READ_AHEAD, see readComplete): the subscriber normally arrives
+                // within this same read, and turning reads off and on again cost two epoll_ctl calls per stream.
                 ready.complete(new Streamed(status, contentType, this, this::cancel));
                 return;
             }
@@ -596,6 +604,7 @@ public final class ForwardClient {
                 chunk.readBytes(bytes);
                 batch.add(bytes);
                 batchBytes += n;
+                heldBytes += n;
             }
             if (last) {
                 ended = true;
@@ -608,8 +617,8 @@ public final class ForwardClient {
         void readComplete() {
             endBatch();
             drain();
-            if (!terminated && !ended && demand == 0 && channel != null) {
-                channel.config().setAutoRead(false);
+            if (!terminated && !ended && demand == 0 && heldBytes >= READ_AHEAD && channel != null) {
+                channel.config().setAutoRead(false); // the client is behind: the node waits (TCP backpressure)
             }
         }
 
@@ -642,7 +651,9 @@ public final class ForwardClient {
             try {
                 while (!terminated && demand > 0 && !queue.isEmpty()) {
                     demand--;
-                    subscriber.onNext(queue.poll());
+                    byte[] item = queue.poll();
+                    heldBytes -= item.length;
+                    subscriber.onNext(item);
                 }
                 if (!terminated && queue.isEmpty() && (ended || error != null)) {
                     terminated = true;
@@ -701,6 +712,7 @@ public final class ForwardClient {
                     if (!terminated) {
                         terminated = true;
                         queue.clear();
+                        heldBytes = 0;
                         StreamCall.this.cancel();
                     }
                 });

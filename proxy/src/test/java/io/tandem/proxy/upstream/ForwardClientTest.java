@@ -242,6 +242,78 @@ class ForwardClientTest {
         }
     }
 
+    @Test
+    void postStreaming_aSubscriberWithoutDemand_holdsTheNodeBack_thenGetsEveryByte() throws Exception {
+        long total = 128L << 20; // beyond what loopback socket buffers hold (tcp_rmem's max is 32 MiB here)
+        java.util.concurrent.atomic.AtomicLong written = new java.util.concurrent.atomic.AtomicLong();
+        try (ServerSocket server = new ServerSocket(0, 16, InetAddress.getLoopbackAddress())) {
+            Thread.ofVirtual().start(() -> {
+                try (Socket s = server.accept()) {
+                    var in = new java.io.DataInputStream(new java.io.BufferedInputStream(s.getInputStream()));
+                    String line;
+                    while ((line = readLine(in)) != null && !line.isEmpty()) {
+                        // the request's head; its body is empty
+                    }
+                    var out = new java.io.BufferedOutputStream(s.getOutputStream(), 1 << 16);
+                    out.write("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            .getBytes(StandardCharsets.US_ASCII));
+                    byte[] data = new byte[16 * 1024];
+                    byte[] head = (Integer.toHexString(data.length) + "\r\n").getBytes(StandardCharsets.US_ASCII);
+                    for (long sent = 0; sent < total; sent += data.length) {
+                        out.write(head);
+                        out.write(data);
+                        out.write('\r');
+                        out.write('\n');
+                        written.addAndGet(data.length);
+                    }
+                    out.write("0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+                    out.flush();
+                    in.read(); // until the client closes
+                } catch (IOException e) {
+                    // the test ended
+                }
+            });
+            ForwardClient.Streamed st = client(Duration.ofSeconds(10))
+                    .postStreaming(inbound, "http://127.0.0.1:" + server.getLocalPort(), "/s", new byte[0])
+                    .get(10, TimeUnit.SECONDS);
+            java.util.concurrent.atomic.AtomicLong received = new java.util.concurrent.atomic.AtomicLong();
+            java.util.concurrent.atomic.AtomicReference<org.reactivestreams.Subscription> sub =
+                    new java.util.concurrent.atomic.AtomicReference<>();
+            CountDownLatch done = new CountDownLatch(1);
+            st.body().subscribe(new org.reactivestreams.Subscriber<byte[]>() {
+                @Override
+                public void onSubscribe(org.reactivestreams.Subscription s) {
+                    sub.set(s);
+                    s.request(1); // one item, then nothing until the test asks for the rest
+                }
+
+                @Override
+                public void onNext(byte[] item) {
+                    received.addAndGet(item.length);
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                    done.countDown();
+                }
+
+                @Override
+                public void onComplete() {
+                    done.countDown();
+                }
+            });
+            long stalled = -1;
+            for (int i = 0; i < 50 && stalled != written.get(); i++) { // until the node's writes stop moving
+                stalled = written.get();
+                Thread.sleep(100);
+            }
+            assertThat(written.get()).as("the node is held back once the read-ahead is full").isLessThan(total / 2);
+            sub.get().request(Long.MAX_VALUE);
+            assertThat(done.await(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(received.get()).isEqualTo(total);
+        }
+    }
+
     private static String chunk(String data) {
         return Integer.toHexString(data.length()) + "\r\n" + data + "\r\n";
     }
