@@ -40,7 +40,10 @@ import io.tandem.controller.registry.NodeEvent.WeightsReported;
  * time; nothing else touches the mutable per-node state. After every event the owner publishes an immutable
  * snapshot (a {@code volatile} map of {@link NodeSnapshot}s), which readers (routing, /nodes/status) use without
  * locks or queueing. Every mutating method returns a {@link CompletableFuture} completed on the owner thread once the
- * event is applied, so a caller that joins sees its own change in the next snapshot.
+ * event is applied, so a caller that joins sees its own change in the next snapshot. The exception is what changes
+ * twice per request, each node's {@link RequestCounters}: {@link #requestStarted}, {@link #requestFinished} and
+ * {@link #requestFailed} update them on the caller's thread, and only a failure, or a success that the circuit
+ * breaker needs, becomes an event.
  *
  * <p>Health rules: an HTTP probe failure, a broken control stream or a silent stream ({@code heartbeatTimeout}
  * without a load report) marks the node UNHEALTHY at once; a successful probe or a load report marks it HEALTHY.

@@ -6,7 +6,10 @@ import java.util.Optional;
 
 import io.tandem.controller.health.CircuitBreaker;
 
-/** The mutable state of one node. Owned by the registry's event thread; never escapes it (readers get snapshots). */
+/**
+ * The mutable state of one node. Owned by the registry's event thread; never escapes it (readers get snapshots), except
+ * its thread-safe {@link RequestCounters}, which every snapshot shares.
+ */
 final class NodeState {
     NodeSpec spec;
     final CircuitBreaker breaker;
