@@ -323,15 +323,14 @@ public final class Controller implements AutoCloseable {
 
     /**
      * The request on {@code url} finished: unfinished - 1, latency recorded (LMDeploy's post_call), on the caller's
-     * thread; the returned future is already complete.
+     * thread.
      */
-    public CompletableFuture<Void> recordLatency(String url, Duration latency) {
+    public void recordLatency(String url, Duration latency) {
         Objects.requireNonNull(latency, "latency");
         if (latency.isNegative()) {
             throw new IllegalArgumentException("latency: " + latency + " (expected: >= 0)");
         }
         registry.requestFinished(registry.canonicalUrl(url), latency);
-        return CompletableFuture.completedFuture(null);
     }
 
     /**

@@ -79,7 +79,7 @@ class ClusterAdminTest {
         assertThat(b.calls("/update_weights")).as("one at a time").isEmpty();
         Route meanwhile = controller.pick("m", RoutingMode.HYBRID, "x").join();
         assertThat(meanwhile.nodeUrls()).doesNotContain(a.url());
-        controller.recordLatency(meanwhile.nodeUrls().getFirst(), Duration.ofMillis(5)).join(); // settle it
+        controller.recordLatency(meanwhile.nodeUrls().getFirst(), Duration.ofMillis(5)); // settle it
         gate.countDown();
 
         List<NodeResult> results = run.get(20, TimeUnit.SECONDS);
@@ -114,7 +114,7 @@ class ClusterAdminTest {
         await().atMost(Duration.ofSeconds(5)).until(() -> controller.node(a.url()).orElseThrow().draining());
         await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2))
                 .until(() -> a.calls("/update_weights").isEmpty()); // not while the request runs
-        controller.recordLatency(a.url(), Duration.ofMillis(10)).join();
+        controller.recordLatency(a.url(), Duration.ofMillis(10));
         assertThat(run.get(20, TimeUnit.SECONDS).getFirst().idle()).contains(true);
         assertThat(a.calls("/update_weights")).hasSize(1);
     }

@@ -104,7 +104,7 @@ class ControllerTest {
         org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5))
                 .until(() -> controller.status().get(hybrid.url()).unfinished() == 1);
 
-        controller.recordLatency(hybrid.url(), Duration.ofMillis(250)).join();
+        controller.recordLatency(hybrid.url(), Duration.ofMillis(250));
         NodeStatus s = controller.status().get(hybrid.url());
         assertThat(s.unfinished()).isZero();
         assertThat(s.latency()).containsExactly(0.25);

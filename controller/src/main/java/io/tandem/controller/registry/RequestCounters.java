@@ -1,6 +1,5 @@
 package io.tandem.controller.registry;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -50,11 +49,11 @@ public final class RequestCounters {
     /** The last {@value NodeStatus#LATENCY_WINDOW} latencies in seconds, oldest first. */
     public synchronized List<Double> latencies() {
         int n = (int) Math.min(recorded, window.length);
-        List<Double> out = new ArrayList<>(n);
-        for (long i = recorded - n; i < recorded; i++) {
-            out.add(window[(int) (i % window.length)]);
+        Double[] out = new Double[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = window[(int) ((recorded - n + i) % window.length)];
         }
-        return List.copyOf(out);
+        return List.of(out);
     }
 
     /** Mean of the recorded latencies in seconds; 0 when none (so an unmeasured node gets tried). */
