@@ -25,9 +25,9 @@ import jdk.incubator.vector.VectorOperators;
  *   <li><b>Decode</b> ({@code n < }{@link #prefillThreshold()}): memory-bandwidth bound. Each thread walks its rows
  *       four at a time and streams every weight byte exactly once for all {@code n} tokens (tokens loop inside, two
  *       at a time, while the four rows sit in L1). F32 rows are read in place from the segment; Q8_0 with
- *       {@code n == 1} is decoded in registers and fused with the dot product, from the matrix's repacked
- *       {@link WeightMatrix#decodeTiles() tiles} ({@link Q8Tiles}) where it has them, else from a heap copy of the
- *       four GGML rows ({@link #dot4Q8_0}); every other case decodes the four rows once into a float scratch
+ *       {@code n == 1} runs the integer kernel of {@link Q8Tiles} over the matrix's repacked
+ *       {@link WeightMatrix#decodeTiles() tiles} where it has them, else decodes in registers from a heap copy of
+ *       the four GGML rows ({@link #dot4Q8_0}); every other case decodes the four rows once into a float scratch
  *       ({@link Decoders}) and reuses it for all tokens.</li>
  *   <li><b>Prefill</b>: compute bound. The activations are first transposed into token panels
  *       {@code xt[panel][col][L]} (L = float lanes, 16 with AVX-512) so that one vector holds one column of L tokens.
@@ -54,55 +54,12 @@ import jdk.incubator.vector.VectorOperators;
  *       88-92% for the four-row kernel. The four interleaved row streams are not what holds it back.</li>
  * </ul>
  *
- * <p>Q8_0 decode at batch 1 (2026-11-22, same machine; {@code io.tandem.bench.kernels.Q8LayoutProbe 512} on one
- * [657928 x 768] matrix, and {@code StreamProbe Q8_0 512 1} on the small model's shapes, per CPU-second against the
- * bandwidth probe, A and B alternating in the same run):
- * <ul>
- *   <li>Kept: the {@link Q8Tiles} layout (one ascending stream per 4-row tile, f16 scales of 8 blocks in a 64-byte
- *       header) in huge-page memory ({@link HugePages}). One matrix: 66-68% against 44-50% for the heap-copy path;
- *       {@code StreamProbe}: 52-57% against 40-45%. Cache-resident on one core it computes 16.8-17 GB/s against
- *       14-16: the kernel is not much cheaper, the gain is in how far the prefetcher runs ahead.</li>
- *   <li>Dead end: the tiled layout in ordinary 4 KiB pages: 44-49%, no better than the GGML layout; and the GGML
- *       layout in huge pages, decoded in place or through the heap copy: 40-49%, no better either. Only the two
- *       together help.</li>
- *   <li>Dead end: scales converted to f32 at pack time (4 bytes a block instead of 2, one broadcast load per block and
- *       no conversion at all): 53-64% against 59-72% for f16 in the same runs; 6% more bytes cost more than the
- *       conversion saves.</li>
- *   <li>Dead end: handling Inf/NaN block scales in the kernel's vector f16 conversion, as {@link Decoders} does (five
- *       more operations per 16 scales): 60-62% against 66-68%; such matrices are now simply not packed.</li>
- *   <li>Trap: a helper method returning the widened vector (as {@link #q8}) is not inlined once the kernel itself is
- *       inlined into {@link #decodeRows}, and every returned vector is boxed: 7.4 against 16.8 GB/s cache-resident.
- *       The conversions are written out in {@link Q8Tiles}.</li>
- *   <li>Task size, one matrix, tiled: 8 tasks 66-69%, 512 tasks (1 MiB each) 66-69%, 4096 (128 KiB) 54-66% over two
- *       runs. In {@code StreamProbe} one task per thread per matrix instead of four: 54-58% against 54-55%, and again
- *       with the tiles of consecutive matrices adjacent in one huge-page chunk (05:35 UTC): 55-59% against 55-57%; no
- *       clear change, so the four tasks per thread that absorb a slow neighbour stay. What still separates {@code StreamProbe} (52-57%) from the single matrix (66-68%), with 332 parallel
- *       loops per sweep over seven shapes, is not pinned down.</li>
- *   <li>Dead end: other widenings in the tiled kernel ({@code Q8LayoutProbe -Dwiden=...}, huge pages, two runs of two
- *       rounds each, alternating, 05:32-05:35 UTC, load 4.7-5.5): B2F as kept 68-71% of the probe; B2I then I2F
- *       65-70%; B2S then S2F 67-69%; one 512-bit load per two block rows, converted part by part (parts 0..3) 38-47%.
- *       Cache-resident on one core (1 MiB, three rounds): 16.5-16.6, 17.1-17.8, 16.4-17.5 and 16.6-17.7 GB/s, so
- *       B2I computes a few percent faster but streams no faster from DRAM.</li>
- *   <li>Not measured in this round: eight-row tiles in the new layout.</li>
- *   <li>The joins (2026-11-22 06:27-07:34 UTC, {@code io.tandem.bench.kernels.SyncProbe 100 3}, per CPU-second;
- *       details in docs/benchmarks.md, "Q8_0 batch-1 decode: the harness, the per-matmul joins, the kernel"): an empty
- *       two-task loop costs 0.2-0.7 us, nothing against 64 loops of 40-130 us; but the sweep as the forward pass issues
- *       it runs at 0.89 of the rate of the same bytes streamed by each thread in one loop with no joins (mean of 24
- *       rounds, 0.72-1.20 per round). Dead ends against that gap, measured and not kept: guided task sizes (each task
- *       {@code remaining / (2 * threads)} rows, at least 16, so that the last tasks are small): 0.93 against 0.90 over
- *       18 alternating rounds each, a difference well inside the round-to-round spread; a thread that finishes early
- *       touching its first 64-256 KiB of the next matrix until the other one finishes (ad hoc): no better, and
- *       15.3-17.4 against 17.3-17.5 GB/s under load.</li>
- *   <li>Dead end: the four accumulators of {@link Q8Tiles#dot4} reduced in one shuffle tree (blends, four permutes, one
- *       store) instead of four {@code reduceLanes}: cache-resident on one core ([256 x 768], three alternating runs
- *       each) 16.2-17.7 GB/s against 16.6-17.6. By instruction count (this VM exposes no hardware counters to
- *       {@code perf}) the kernel issues seven 512-bit operations per 32 weights on the two vector ports (two widenings,
- *       two conversions, a multiply, two fused multiply-adds), at most ~21 GB/s per core at 2.3 GHz; it measures ~17
- *       cache-resident, so two cores compute barely faster than DRAM delivers (30-32 GB/s), and every stall shows.</li>
- *   <li>Dead end for F32: the same matrices copied into huge pages ({@code StreamProbe F32 512 1}, three runs each,
- *       alternating): 85-87% against 83-89% from 4 KiB pages, no change; its kernel does so little per byte that
- *       the prefetcher keeps up anyway.</li>
- * </ul>
+ * <p>Q8_0 weights meet activations rounded to Q8_0 on every path ({@link Q8Activations}), as llama.cpp computes Q8_0
+ * by Q8_0, so a token's results agree to float rounding whatever batch it is in. At batch 1 the matrix's
+ * {@link WeightMatrix#decodeTiles() tiles} ({@link Q8Tiles}: 16-row tiles in huge pages) are multiplied in 16-bit
+ * integer lanes by the activations as int8; the other paths use the rounded activations as floats. Why, and what the
+ * float kernel before it (4-row tiles, every weight widened to float) measured and tried: docs/benchmarks.md,
+ * "Q8_0 decode in 16-bit lanes" and "Q8_0 batch-1 decode: the harness, the per-matmul joins, the kernel".
  *
  * <p>Work is split across the pool by contiguous row ranges (multiples of the tile height), so threads write disjoint,
  * mostly separate parts of {@code out}.
@@ -138,8 +95,12 @@ public final class Matmul {
         float[] w = new float[0];
         float[] acc = new float[0];
         float[] xt = new float[0];
+        float[] xtq = new float[0];
         byte[] bytes = new byte[0];
-        final float[] scales = new float[32];
+        float[] xr = new float[0];
+        int[] xq = new int[0];
+        float[] xd = new float[0];
+        final float[] tiles = new float[2 * Q8Tiles.ROWS];
 
         byte[] bytes(int size) {
             if (bytes.length < size) {
@@ -167,6 +128,34 @@ public final class Matmul {
                 xt = new float[size];
             }
             return xt;
+        }
+
+        float[] xtq(int size) {
+            if (xtq.length < size) {
+                xtq = new float[size];
+            }
+            return xtq;
+        }
+
+        float[] xr(int size) {
+            if (xr.length < size) {
+                xr = new float[size];
+            }
+            return xr;
+        }
+
+        int[] xq(int size) {
+            if (xq.length < size) {
+                xq = new int[size];
+            }
+            return xq;
+        }
+
+        float[] xd(int size) {
+            if (xd.length < size) {
+                xd = new float[size];
+            }
+            return xd;
         }
     }
 
@@ -219,7 +208,36 @@ public final class Matmul {
         }
 
         boolean prefill = n >= PREFILL_THRESHOLD;
-        int align = prefill ? TR : DR;
+        // Q8_0 weights meet Q8_0 activations on every path (Q8Activations): as integers in the batch-1 tiled kernel,
+        // as the floats q * d everywhere else.
+        boolean anyTiles = false;
+        boolean anyQ8Float = false;
+        boolean anyOther = false;
+        for (WeightMatrix w : ws) {
+            boolean tiled = n == 1 && w.decodeTiles() != null;
+            anyTiles |= tiled;
+            anyQ8Float |= w.type() == GgmlType.Q8_0 && !tiled;
+            anyOther |= w.type() != GgmlType.Q8_0;
+        }
+        Scratch scratch = SCRATCH.get();
+        float[] xr = null;
+        int[] xq = null;
+        float[] xd = null;
+        if (anyTiles) {
+            xq = scratch.xq(cols / 2);
+            xd = scratch.xd(cols / 32);
+            Q8Activations.quantize(x, 0, cols, xq, xd);
+        }
+        if (anyQ8Float) {
+            xr = scratch.xr(n * cols);
+            if (!prefill) { // prefill rounds each token panel in its transposition task
+                for (int t = 0; t < n; t++) {
+                    Q8Activations.round(x, t * cols, cols, xr, t * cols);
+                }
+            }
+        }
+        // Decode tasks start on tile boundaries of the batch-1 Q8_0 kernel (a multiple of DR as well).
+        int align = prefill ? TR : Q8Tiles.ROWS;
         // A few chunks per thread so that a thread slowed down by a neighbour process does not hold everyone up.
         long target = 4L * pool.threads();
         int chunk = (int) Math.max(prefill ? 2 * TR : 16, (totalRows + target - 1) / target);
@@ -239,20 +257,41 @@ public final class Matmul {
             }
         }
         int chunkRows = chunk;
+        float[] xq8 = xr;
         if (prefill) {
             int panels = (n + L - 1) / L;
-            float[] xt = SCRATCH.get().xt(panels * cols * L);
-            pool.parallelFor(panels, p -> transposePanel(x, n, cols, p, xt));
+            float[] xt = anyOther ? scratch.xt(panels * cols * L) : null;
+            float[] xtq = anyQ8Float ? scratch.xtq(panels * cols * L) : null;
+            pool.parallelFor(panels, p -> {
+                if (xt != null) {
+                    transposePanel(x, n, cols, p, xt);
+                }
+                if (xtq != null) {
+                    for (int tok = p * L; tok < Math.min(n, (p + 1) * L); tok++) {
+                        Q8Activations.round(x, tok * cols, cols, xq8, tok * cols);
+                    }
+                    transposePanel(xq8, n, cols, p, xtq);
+                }
+            });
             pool.parallelFor(tasks, i -> {
                 WeightMatrix w = ws[taskMat[i]];
                 int from = taskFrom[i];
-                prefillRows(w, xt, n, outs[taskMat[i]], from, Math.min(w.rows(), from + chunkRows));
+                prefillRows(w, w.type() == GgmlType.Q8_0 ? xtq : xt, n, outs[taskMat[i]], from,
+                        Math.min(w.rows(), from + chunkRows));
             });
         } else {
+            int[] xqi = xq;
+            float[] xdi = xd;
             pool.parallelFor(tasks, i -> {
                 WeightMatrix w = ws[taskMat[i]];
                 int from = taskFrom[i];
-                decodeRows(w, x, n, outs[taskMat[i]], from, Math.min(w.rows(), from + chunkRows));
+                int to = Math.min(w.rows(), from + chunkRows);
+                MemorySegment tiles = w.decodeTiles();
+                if (tiles != null && n == 1) {
+                    Q8Tiles.rows(tiles, cols, xqi, xdi, outs[taskMat[i]], from, to, SCRATCH.get().tiles);
+                } else {
+                    decodeRows(w, w.type() == GgmlType.Q8_0 ? xq8 : x, n, outs[taskMat[i]], from, to);
+                }
             });
         }
     }
@@ -283,12 +322,6 @@ public final class Matmul {
                     out[t * rows + r] = dotF32(seg, r * rowBytes, x, t * cols, cols);
                 }
             }
-            return;
-        }
-        MemorySegment tiles = w.decodeTiles();
-        if (tiles != null && n == 1) {
-            // r0 is a multiple of the tile height (task ranges are aligned to DR); the last tile may be partial.
-            Q8Tiles.rows(tiles, cols, x, out, r0, r1, SCRATCH.get().scales);
             return;
         }
         if (type == GgmlType.Q8_0 && n == 1 && L == 16) {
@@ -378,18 +411,18 @@ public final class Matmul {
     }
 
     /**
-     * Four Q8_0 rows dotted with one token, decoding in registers: per block, sum(q * x) then scale by d. The path for
-     * Q8_0 matrices without {@link WeightMatrix#decodeTiles() tiles}; those with tiles use {@link Q8Tiles#dot4}, the
-     * same arithmetic over a layout that streams faster (see the class Javadoc). The measurements below are of this
-     * kernel.
+     * Four Q8_0 rows dotted with one token (its activations already rounded to Q8_0), decoding in registers: per block,
+     * sum(q * x) then scale by d. The path for Q8_0 matrices without {@link WeightMatrix#decodeTiles() tiles} (an
+     * Inf or NaN scale, vectors narrower than 512 bits); those with tiles use {@link Q8Tiles}. The measurements below
+     * are of this kernel.
      *
-     * <p>Widening the weights to float was measured against llama.cpp's approach of quantizing the activation to int8
-     * once per call and multiplying in the integer domain (byte to short widening, short multiply, pairwise add to
-     * int, int to float, scale): single core, cache-resident [512 x 1024], CPU time 40 us (float) vs 50 us (int8,
-     * including the activation quantization). The Vector API has no int8 dot-product operation, so the integer
-     * route needs more shuffling than it saves, and it would add activation rounding error too. Eight rows per pass
-     * (sharing the activation loads further) measured 2.5x slower, probably because the larger method no longer
-     * gets {@link #q8} inlined and a non-inlined vector return is boxed (not verified).
+     * <p>Widening the weights to float was measured here against multiplying in the integer domain with the GGML
+     * layout (byte to short widening, short multiply, pairwise add to int within each row, int to float, scale):
+     * single core, cache-resident [512 x 1024], CPU time 40 us (float) vs 50 us (integer, including the activation
+     * quantization), because each row's sum needs horizontal shuffles. {@link Q8Tiles} avoids them with a layout
+     * that gives every row its own lane. Eight rows per pass (sharing the activation loads further) measured 2.5x
+     * slower, probably because the larger method no longer gets {@link #q8} inlined and a non-inlined vector return
+     * is boxed (not verified).
      *
      * <p>The four rows ({@code a}, row stride {@code rowBytes}) are a heap copy of the tile made with one bulk
      * {@link MemorySegment#copy}: decoding straight from a DRAM-resident segment reached only ~5 GB/s per core (vs ~13

@@ -1,11 +1,7 @@
 package io.tandem.engine.kernels;
 
-import static io.tandem.engine.kernels.Decoders.B;
-import static io.tandem.engine.kernels.Decoders.F;
-import static io.tandem.engine.kernels.Decoders.I;
 import static io.tandem.engine.kernels.Decoders.L;
 import static io.tandem.engine.kernels.Decoders.LE;
-import static io.tandem.engine.kernels.Decoders.S;
 
 import io.tandem.engine.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -15,33 +11,33 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
-import static jdk.incubator.vector.VectorOperators.B2F;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Q8_0 weights repacked once, at load time, for the batch-1 decode kernel: one strictly sequential stream per tile of
- * four rows, in huge-page-backed memory ({@link HugePages}).
+ * Q8_0 weights repacked once, at load time, for the batch-1 decode kernel: 16-row tiles whose int8 weights are
+ * multiplied in 16-bit integer lanes by the activations quantized to int8 ({@link Q8Activations}), as llama.cpp
+ * multiplies Q8_0 by Q8_0, in huge-page-backed memory ({@link HugePages}).
  *
- * <p>Layout, per tile of {@link #ROWS} rows (the last tile padded with zero rows), per group of up to {@link #GROUP}
- * consecutive 32-weight blocks:
+ * <p>Layout, per tile of {@link #ROWS} rows (the last tile padded with zero rows), per 32-weight block {@code b}:
  * <pre>
- *   64 bytes   f16 scales, index j * 4 + r  (block j of the group, row r of the tile; unused entries 0)
- *   nb * 128   quants: for each block j, rows 0..3 of it, 32 int8 each
+ *   32 bytes    the 16 rows' f16 scales of block b
+ *   16 x 32     pair p = 0..15: for each row r = 0..15, its weights 2p and 2p+1 of the block (int8, 2 bytes)
  * </pre>
- * A group is {@code 64 + 128 * nb} bytes, 1088 for a full one (17 cache lines), so every group starts 64-byte aligned
- * and a matrix takes the same bytes as its GGML encoding plus the unused part of a partial group's header (when the
- * block count is not a multiple of 8) and the padding rows of the last tile. Tiles follow each other; tile {@code t} starts at
- * {@code t * tileBytes(cols)}.
+ * 544 bytes a block, exactly the GGML bytes of 16 rows; blocks follow each other, tiles follow each other (tile
+ * {@code t} at {@code t * tileBytes(cols)}), so each tile is one ascending stream.
  *
- * <p>Why (measured 2026-11-22 with {@code io.tandem.bench.kernels.Q8LayoutProbe 512}: one large matrix, 2 threads,
- * Q8_0 bytes per CPU-second against the bandwidth probe; details and dead ends in {@code Matmul}'s class Javadoc): the
- * GGML layout, in place or through a heap copy, streams at 40-50% of the probe with 4 KiB or 2 MiB pages alike; this
- * layout in 4 KiB pages at 44-49%; this layout in 2 MiB pages at 59-72% (66-68% in the engine's final kernel). Both parts are needed: one ascending stream
- * that the prefetcher can follow, and pages large enough that it is not cut every 4 KiB. f16 scales converted to f32
- * at pack time (36 bytes per block instead of 34) measured 53-64%.
+ * <p>The kernel ({@link #dot2}): one 512-bit short vector holds one pair of weights of each of the 16 rows, widened
+ * from 32 bytes; multiplied lane by lane with the pair of quantized activations broadcast to every row, each 32-bit
+ * lane then holds that row's two products. Two pairs are added in 16 bits, which cannot overflow: a product of two
+ * int8 values of which the activation is within +-127 has magnitude at most 128 x 127 = 16256, two at most 32512. A
+ * bias of 32768 on the low half makes it unsigned, so the 32-bit lanes can be summed as they are, and the high halves
+ * (an arithmetic shift) on the side; at the block's end the low halves' sum is recovered exactly from the two. Per 64
+ * weights that is nine vector operations (two widenings, two multiplies, three 16-bit and 32-bit adds, a shift, an
+ * add) against fourteen for widening every weight to float, and there is no horizontal reduction at all: each lane is a
+ * row. Per block and 16 rows the integer row sums are converted to float and scaled once.
  *
- * <p>Per lane the kernel does the float operations of {@code Matmul.dot4Q8_0} in the same order (widen, multiply by
- * x, fused multiply-add, scale by fused multiply-add), so results agree with the GGML-layout path to the rounding of
- * the final lane reduction.
+ * <p>Each call streams two tiles at once (tile {@code t} and the one half a task further on), which keeps two
+ * hardware-prefetched streams in flight per core. Measured in docs/benchmarks.md, "Q8_0 decode in 16-bit lanes".
  *
  * <p>Thread-safe: packing writes only the new segment; the kernel reads only.
  */
@@ -49,27 +45,37 @@ final class Q8Tiles {
     private Q8Tiles() {
     }
 
-    /** Rows per tile, as the decode kernel's tile height. */
-    static final int ROWS = 4;
-    /** Blocks per group: 4 rows x 8 blocks of scales fill one 64-byte header. */
-    static final int GROUP = 8;
-    private static final int HEADER = 64;
+    /** Rows per tile: one 32-bit lane per row. */
+    static final int ROWS = 16;
+    /** Bytes of one block of one tile: 16 f16 scales, then 16 x 32 quants. */
+    static final int BLOCK_BYTES = 32 + 32 * ROWS;
 
-    /** Whether this machine's vectors suit the kernel (16 float lanes: one block half per vector). */
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
+    private static final VectorSpecies<Short> S16 = ShortVector.SPECIES_256;
+    private static final VectorSpecies<Short> S32 = ShortVector.SPECIES_512;
+    private static final VectorSpecies<Byte> B32 = ByteVector.SPECIES_256;
+    /** 32768 in the low 16 bits of every 32-bit lane: makes the low product sums unsigned. */
+    private static final int BIAS = 0x8000;
+
+    /** Whether this machine's vectors suit the kernel (512-bit vectors: 16 rows of 32-bit lanes). */
     static boolean supported() {
         return L == 16;
     }
 
     /** Bytes of one tile of a matrix with {@code cols} columns. */
     static long tileBytes(int cols) {
-        int blocks = cols / 32;
-        int groups = (blocks + GROUP - 1) / GROUP;
-        return (long) groups * HEADER + 128L * blocks;
+        return (long) BLOCK_BYTES * (cols / 32);
+    }
+
+    /** Bytes of the tiles of a {@code [rows, cols]} matrix. */
+    static long bytes(int rows, int cols) {
+        return (long) (rows + ROWS - 1) / ROWS * tileBytes(cols);
     }
 
     /**
      * A copy of Q8_0 matrix {@code w} in the tiled layout, freed with {@code owner}, or null if a block scale is Inf or
-     * NaN (such a matrix keeps the GGML-layout kernel, whose scale conversion handles them).
+     * NaN (the kernel's f16 conversion assumes finite scales; such a matrix keeps the GGML-layout path).
      */
     static MemorySegment pack(WeightMatrix w, java.lang.foreign.Arena owner) {
         if (w.type() != GgmlType.Q8_0) {
@@ -79,114 +85,123 @@ final class Q8Tiles {
         int blocks = w.cols() / 32;
         long tileBytes = tileBytes(w.cols());
         int tiles = (rows + ROWS - 1) / ROWS;
-        MemorySegment dst = HugePages.allocate(tiles * tileBytes, owner);
         MemorySegment src = w.data();
         long rowBytes = w.rowBytes();
+        for (int r = 0; r < rows; r++) {
+            for (int b = 0; b < blocks; b++) {
+                if ((src.get(ValueLayout.JAVA_SHORT_UNALIGNED, r * rowBytes + 34L * b) & 0x7C00) == 0x7C00) {
+                    return null;
+                }
+            }
+        }
+        MemorySegment dst = HugePages.allocate(tiles * tileBytes, owner);
+        byte[] block = new byte[32];
         for (int t = 0; t < tiles; t++) {
-            long o = t * tileBytes;
-            for (int b0 = 0; b0 < blocks; b0 += GROUP) {
-                int nb = Math.min(GROUP, blocks - b0);
-                for (int j = 0; j < nb; j++) {
-                    for (int r = 0; r < ROWS; r++) {
-                        int row = ROWS * t + r;
-                        if (row >= rows) {
-                            continue; // padding rows stay zero: scale 0, quants 0
-                        }
-                        long so = row * rowBytes + 34L * (b0 + j);
-                        short d = src.get(ValueLayout.JAVA_SHORT_UNALIGNED, so);
-                        if ((d & 0x7C00) == 0x7C00) {
-                            return null;
-                        }
-                        dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, o + 2L * (j * ROWS + r), d);
-                        MemorySegment.copy(src, so + 2, dst, o + HEADER + 128L * j + 32L * r, 32);
+            for (int r = 0; r < ROWS; r++) {
+                int row = ROWS * t + r;
+                if (row >= rows) {
+                    break; // padding rows stay zero: scale 0, quants 0
+                }
+                for (int b = 0; b < blocks; b++) {
+                    long so = row * rowBytes + 34L * b;
+                    long bo = t * tileBytes + (long) BLOCK_BYTES * b;
+                    dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, bo + 2L * r, src.get(ValueLayout.JAVA_SHORT_UNALIGNED, so));
+                    MemorySegment.copy(src, ValueLayout.JAVA_BYTE, so + 2, block, 0, 32);
+                    for (int p = 0; p < 16; p++) {
+                        dst.set(ValueLayout.JAVA_BYTE, bo + 32 + 32L * p + 2L * r, block[2 * p]);
+                        dst.set(ValueLayout.JAVA_BYTE, bo + 32 + 32L * p + 2L * r + 1, block[2 * p + 1]);
                     }
                 }
-                o += HEADER + 128L * nb;
             }
         }
         return dst;
     }
 
     /**
-     * Rows {@code [r0, r1)} ({@code r0} a multiple of {@link #ROWS}) of the tiled matrix dotted with {@code x}, into
-     * {@code out[r0 .. r1)}. The tile loop lives here rather than in {@code Matmul.decodeRows} so that the kernel is
-     * compiled into this small method instead of the large one (measured ~7% faster cache-resident).
+     * Rows {@code [r0, r1)} ({@code r0} a multiple of {@link #ROWS}) of the tiled {@code [rows, cols]} matrix dotted
+     * with the quantized activation {@code (xq, xd)} ({@link Q8Activations}), into {@code out[r0 .. r1)}. {@code tmp}
+     * is a scratch of at least {@code 2 * ROWS} floats. The tile loop lives here rather than in
+     * {@code Matmul.decodeRows} so that the kernel is compiled into this small method.
      */
-    static void rows(MemorySegment tiles, int cols, float[] x, float[] out, int r0, int r1, float[] sc) {
+    static void rows(MemorySegment tiles, int cols, int[] xq, float[] xd, float[] out, int r0, int r1, float[] tmp) {
         long tileBytes = tileBytes(cols);
         int blocks = cols / 32;
-        for (int r = r0; r < r1; r += ROWS) {
-            dot4(tiles, (r / ROWS) * tileBytes, blocks, x, out, r, Math.min(ROWS, r1 - r), sc);
+        int t0 = r0 / ROWS;
+        int t1 = (r1 + ROWS - 1) / ROWS;
+        int half = (t1 - t0) / 2;
+        for (int t = t0; t < t0 + half; t++) {
+            int u = t + half;
+            dot2(tiles, t * tileBytes, u * tileBytes, blocks, xq, xd, tmp);
+            System.arraycopy(tmp, 0, out, t * ROWS, ROWS);
+            System.arraycopy(tmp, ROWS, out, u * ROWS, Math.min(ROWS, r1 - u * ROWS));
+        }
+        if (((t1 - t0) & 1) != 0) {
+            int t = t1 - 1;
+            dot2(tiles, t * tileBytes, t * tileBytes, blocks, xq, xd, tmp);
+            System.arraycopy(tmp, 0, out, t * ROWS, Math.min(ROWS, r1 - t * ROWS));
         }
     }
 
     /**
-     * Tile {@code t} of {@code tiles} (a matrix with {@code blocks} blocks per row) dotted with {@code x[0 .. 32 *
-     * blocks)}; the first {@code valid} of its four results go to {@code out[oo ..]}. {@code sc} is a scratch of at
-     * least 32 floats.
+     * Tiles at {@code oa} and {@code ob} (which may be the same) dotted with {@code (xq, xd)}: the 16 results of the
+     * first into {@code out[0 .. 16)}, of the second into {@code out[16 .. 32)}. Written out rather than split into
+     * helpers: a helper returning a vector that is not inlined boxes every vector it returns.
      */
-    static void dot4(MemorySegment tiles, long o, int blocks, float[] x, float[] out, int oo, int valid, float[] sc) {
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        for (int b0 = 0; b0 < blocks; b0 += GROUP) {
-            int nb = Math.min(GROUP, blocks - b0);
-            // The group's 32 scales, f16 -> f32 as Decoders.decodeF16 does, exact for every finite value (subnormals
-            // included); Inf/NaN scales never get here (pack declines them), which saves Decoders' fix-up for them:
-            // those five more vector operations per half measured 8% of the DRAM rate (66-68% -> 60-62% of the probe).
-            // Then each is broadcast from the scratch: a broadcast load costs no shuffle port, unlike a per-block
-            // scalar decode.
-            for (int h = 0; h < 2; h++) {
-                IntVector v = (IntVector) ShortVector.fromMemorySegment(S, tiles, o + 32L * h, LE)
-                        .convertShape(VectorOperators.S2I, I, 0);
-                IntVector sign = v.and(0x8000).lanewise(VectorOperators.LSHL, 16);
-                IntVector em = v.and(0x7FFF);
-                IntVector bits = em.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
-                        .reinterpretAsInts();
-                bits.or(sign).reinterpretAsFloats().intoArray(sc, 16 * h);
+    static void dot2(MemorySegment w, long oa, long ob, int blocks, int[] xq, float[] xd, float[] out) {
+        FloatVector accA = FloatVector.zero(F);
+        FloatVector accB = FloatVector.zero(F);
+        ShortVector bias = IntVector.broadcast(I, BIAS).reinterpretAsShorts();
+        // The raw sums start at minus the eight biases they will collect, which saves a subtraction per block.
+        IntVector unbiased = IntVector.broadcast(I, -8 * BIAS);
+        IntVector zero = IntVector.zero(I);
+        for (int b = 0; b < blocks; b++) {
+            long ba = oa + (long) BLOCK_BYTES * b;
+            long bb = ob + (long) BLOCK_BYTES * b;
+            int xb = 16 * b;
+            IntVector rawA = unbiased;
+            IntVector hiA = zero;
+            IntVector rawB = unbiased;
+            IntVector hiB = zero;
+            for (int p = 0; p < 16; p += 2) {
+                ShortVector x0 = IntVector.broadcast(I, xq[xb + p]).reinterpretAsShorts();
+                ShortVector x1 = IntVector.broadcast(I, xq[xb + p + 1]).reinterpretAsShorts();
+                long qa = ba + 32 + 32L * p;
+                long qb = bb + 32 + 32L * p;
+                ShortVector sa = ((ShortVector) ByteVector.fromMemorySegment(B32, w, qa, LE)
+                        .convertShape(VectorOperators.B2S, S32, 0)).mul(x0)
+                        .add(((ShortVector) ByteVector.fromMemorySegment(B32, w, qa + 32, LE)
+                                .convertShape(VectorOperators.B2S, S32, 0)).mul(x1))
+                        .add(bias);
+                ShortVector sb = ((ShortVector) ByteVector.fromMemorySegment(B32, w, qb, LE)
+                        .convertShape(VectorOperators.B2S, S32, 0)).mul(x0)
+                        .add(((ShortVector) ByteVector.fromMemorySegment(B32, w, qb + 32, LE)
+                                .convertShape(VectorOperators.B2S, S32, 0)).mul(x1))
+                        .add(bias);
+                IntVector ia = sa.reinterpretAsInts();
+                IntVector ib = sb.reinterpretAsInts();
+                rawA = rawA.add(ia);
+                hiA = hiA.add(ia.lanewise(VectorOperators.ASHR, 16));
+                rawB = rawB.add(ib);
+                hiB = hiB.add(ib.lanewise(VectorOperators.ASHR, 16));
             }
-            long q = o + HEADER;
-            // The int8 -> float conversions are written out rather than put in a helper: when this method was
-            // inlined into Matmul.decodeRows, a helper returning a vector was not inlined in turn, so every vector it
-            // returned was boxed (measured 2.3x slower, cache-resident).
-            for (int j = 0; j < nb; j++) {
-                int xo = 32 * (b0 + j);
-                FloatVector x0 = FloatVector.fromArray(F, x, xo);
-                FloatVector x1 = FloatVector.fromArray(F, x, xo + 16);
-                long qj = q + 128L * j;
-                FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(B, tiles, qj, LE).convertShape(B2F, F, 0)).mul(x0);
-                FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(B, tiles, qj + 32, LE).convertShape(B2F, F, 0)).mul(x0);
-                FloatVector s2 = ((FloatVector) ByteVector.fromMemorySegment(B, tiles, qj + 64, LE).convertShape(B2F, F, 0)).mul(x0);
-                FloatVector s3 = ((FloatVector) ByteVector.fromMemorySegment(B, tiles, qj + 96, LE).convertShape(B2F, F, 0)).mul(x0);
-                s0 = ((FloatVector) ByteVector.fromMemorySegment(B, tiles, qj + 16, LE).convertShape(B2F, F, 0)).fma(x1, s0);
-                s1 = ((FloatVector) ByteVector.fromMemorySegment(B, tiles, qj + 48, LE).convertShape(B2F, F, 0)).fma(x1, s1);
-                s2 = ((FloatVector) ByteVector.fromMemorySegment(B, tiles, qj + 80, LE).convertShape(B2F, F, 0)).fma(x1, s2);
-                s3 = ((FloatVector) ByteVector.fromMemorySegment(B, tiles, qj + 112, LE).convertShape(B2F, F, 0)).fma(x1, s3);
-                a0 = s0.fma(FloatVector.broadcast(F, sc[4 * j]), a0);
-                a1 = s1.fma(FloatVector.broadcast(F, sc[4 * j + 1]), a1);
-                a2 = s2.fma(FloatVector.broadcast(F, sc[4 * j + 2]), a2);
-                a3 = s3.fma(FloatVector.broadcast(F, sc[4 * j + 3]), a3);
-            }
-            o += HEADER + 128L * nb;
+            // Each lane of raw is 65536 * sum(high) + sum(low + bias) - 8 * bias modulo 2^32; sum(low + bias) is
+            // within [0, 2^20), so raw - (sum(high) << 16) is sum(low) exactly, and the row's sum adds sum(high).
+            IntVector sumA = rawA.sub(hiA.lanewise(VectorOperators.LSHL, 16)).add(hiA);
+            IntVector sumB = rawB.sub(hiB.lanewise(VectorOperators.LSHL, 16)).add(hiB);
+            // f16 -> f32 for finite values (pack declines Inf/NaN): sign-extend, shift the exponent and mantissa
+            // into place, keep the sign bit and those 15 bits, and rebias the exponent by multiplying by 2^112
+            // (exact, subnormals included).
+            FloatVector da = ((IntVector) ShortVector.fromMemorySegment(S16, w, ba, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000)
+                    .reinterpretAsFloats().mul(0x1p112f);
+            FloatVector db = ((IntVector) ShortVector.fromMemorySegment(S16, w, bb, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000)
+                    .reinterpretAsFloats().mul(0x1p112f);
+            FloatVector xs = FloatVector.broadcast(F, xd[b]);
+            accA = ((FloatVector) sumA.convert(VectorOperators.I2F, 0)).mul(da).fma(xs, accA);
+            accB = ((FloatVector) sumB.convert(VectorOperators.I2F, 0)).mul(db).fma(xs, accB);
         }
-        float r0 = a0.reduceLanes(VectorOperators.ADD);
-        float r1 = a1.reduceLanes(VectorOperators.ADD);
-        float r2 = a2.reduceLanes(VectorOperators.ADD);
-        float r3 = a3.reduceLanes(VectorOperators.ADD);
-        if (valid == ROWS) {
-            out[oo] = r0;
-            out[oo + 1] = r1;
-            out[oo + 2] = r2;
-            out[oo + 3] = r3;
-            return;
-        }
-        out[oo] = r0;
-        if (valid > 1) {
-            out[oo + 1] = r1;
-        }
-        if (valid > 2) {
-            out[oo + 2] = r2;
-        }
+        accA.intoArray(out, 0);
+        accB.intoArray(out, ROWS);
     }
 }

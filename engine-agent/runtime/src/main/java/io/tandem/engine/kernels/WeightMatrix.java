@@ -60,7 +60,7 @@ public record WeightMatrix(GgmlType type, int rows, int cols, MemorySegment data
     }
 
     /**
-     * This matrix with a copy of its weights in the batch-1 decode kernel's layout (Q8_0: 4-row tiles in huge-page
+     * This matrix with a copy of its weights in the batch-1 decode kernel's layout (Q8_0: 16-row tiles in huge-page
      * memory, the same size as {@code data}), or this matrix itself where there is none (other types, vector widths
      * other than 512 bits, an Inf or NaN block scale, {@code -Dtandem.matmul.q8Tiles=false}, or already packed). Call it once the data is final.
      * Costs one pass over the data. The copy is freed by the garbage collector once unreachable; code that must

@@ -50,8 +50,36 @@ class MatmulTest {
         return x;
     }
 
-    /** float64 reference from the scalar decoder, and the tolerance each element gets. */
+    /**
+     * The Q8_0 rounding of activations, transcribed independently of {@link Q8Activations}: per block of 32,
+     * {@code d = max|x| / 127}, {@code q = x / d} rounded half away from zero, the value {@code q * d}.
+     */
+    static float[] q8Rounded(float[] x, int cols) {
+        float[] r = new float[x.length];
+        for (int b = 0; b < x.length / 32; b++) {
+            float amax = 0;
+            for (int i = 0; i < 32; i++) {
+                amax = Math.max(amax, Math.abs(x[32 * b + i]));
+            }
+            float d = amax / 127f;
+            float id = d == 0f ? 0f : 1f / d;
+            for (int i = 0; i < 32; i++) {
+                float v = x[32 * b + i] * id;
+                int q = (int) (Math.abs(v) + 0.5f);
+                r[32 * b + i] = (v < 0 ? -q : q) * d;
+            }
+        }
+        return r;
+    }
+
+    /**
+     * float64 reference from the scalar decoder, and the tolerance each element gets. Q8_0 weights meet the Q8_0
+     * rounding of the activations ({@link #q8Rounded}), as in llama.cpp.
+     */
     static void assertMatches(WeightMatrix w, float[] x, int n, float[] out) {
+        if (w.type() == GgmlType.Q8_0) {
+            x = q8Rounded(java.util.Arrays.copyOf(x, n * w.cols()), w.cols());
+        }
         float[] row = new float[w.cols()];
         for (int r = 0; r < w.rows(); r++) {
             Quants.dequantizeRow(w.type(), w.data(), w.rowOffset(r), row, 0, w.cols());
@@ -151,8 +179,8 @@ class MatmulTest {
     @Test
     void q8DecodeTilesConvertEveryFiniteScaleExactly() {
         assumeTrue(Q8Tiles.supported(), "the tiled kernel needs 16 float lanes");
-        // One block per row, every finite f16 scale once (subnormals, both zeros, the largest), all quants 1 and x all
-        // 1: each result is 32 * d, exact in any summation order, so a wrong conversion cannot hide in rounding.
+        // One block per row, every finite f16 scale once (subnormals, both zeros, the largest), all quants 1: each
+        // result is exact in any summation order, so a wrong conversion cannot hide in rounding.
         java.util.List<Short> scales = new java.util.ArrayList<>();
         for (int bits = 0; bits < 1 << 16; bits++) {
             if ((bits & 0x7C00) != 0x7C00) {
@@ -166,13 +194,68 @@ class MatmulTest {
             data.asSlice(34L * r + 2, 32).fill((byte) 1);
         }
         WeightMatrix tiled = WeightMatrix.of(GgmlType.Q8_0, rows, 32, data).withDecodeTiles();
+        // x all 127: the activation's scale is 1 and its quants 127, so each result is 32 * 127 * d exactly.
         float[] x = new float[32];
-        java.util.Arrays.fill(x, 1f);
+        java.util.Arrays.fill(x, 127f);
         float[] out = new float[rows];
         Matmul.matmul(pool, tiled, x, 1, out);
         for (int r = 0; r < rows; r++) {
             short d = scales.get(r);
-            assertThat(out[r]).as("scale 0x%04x", d & 0xFFFF).isEqualTo(32f * Float.float16ToFloat(d));
+            assertThat(out[r]).as("scale 0x%04x", d & 0xFFFF).isEqualTo(4064f * Float.float16ToFloat(d));
+        }
+    }
+
+    @Test
+    void q8DecodeTilesDoNotOverflowAtTheExtremes() {
+        assumeTrue(Q8Tiles.supported(), "the tiled kernel needs 16 float lanes");
+        // Quants -128 (which GGML's quantizer never writes, but a file may hold) and 127, against activations whose
+        // quants are all -127 or 127: the largest products the 16-bit lanes see, in both signs, summed in pairs.
+        int rows = 37;
+        int cols = 256;
+        MemorySegment data = Arena.ofAuto().allocate(rows * 34L * (cols / 32));
+        Random rnd = new Random(3);
+        for (int r = 0; r < rows; r++) {
+            for (int b = 0; b < cols / 32; b++) {
+                long o = 34L * (r * (cols / 32) + b);
+                data.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, o, Float.floatToFloat16(0.5f));
+                for (int i = 0; i < 32; i++) {
+                    data.set(java.lang.foreign.ValueLayout.JAVA_BYTE, o + 2 + i, r % 3 == 0 ? (byte) -128
+                            : r % 3 == 1 ? (byte) 127 : (byte) (rnd.nextBoolean() ? -128 : 127));
+                }
+            }
+        }
+        WeightMatrix tiled = WeightMatrix.of(GgmlType.Q8_0, rows, cols, data).withDecodeTiles();
+        assertThat(tiled.decodeTiles()).isNotNull();
+        for (float sign : new float[] {1f, -1f}) {
+            float[] x = new float[cols];
+            java.util.Arrays.fill(x, sign * 127f);
+            float[] out = new float[rows];
+            Matmul.matmul(pool, tiled, x, 1, out);
+            assertMatches(tiled, x, 1, out);
+            assertThat(out[0]).isEqualTo(sign * -128f * 127f * 0.5f * cols);
+        }
+    }
+
+    @Test
+    void q8ResultsDoNotDependOnTheBatchSize() {
+        // The batch-1 kernel (integer lanes, when the machine has tiles) and the batched and prefill kernels (floats)
+        // compute with the same rounded activations, so a token's results agree to float rounding whatever else is
+        // in its batch: without the common rounding they would differ by the activations' quantization error.
+        int rows = 80;
+        int cols = 768;
+        WeightMatrix w = randomMatrix(GgmlType.Q8_0, rows, cols, 21).withDecodeTiles();
+        for (int n : new int[] {3, Matmul.prefillThreshold() + 1}) {
+            float[] x = randomActivations(n, cols, 5);
+            float[] batch = new float[n * rows];
+            Matmul.matmul(pool, w, x, n, batch);
+            for (int t = 0; t < n; t++) {
+                float[] one = new float[rows];
+                Matmul.matmul(pool, w, java.util.Arrays.copyOfRange(x, t * cols, (t + 1) * cols), 1, one);
+                for (int r = 0; r < rows; r++) {
+                    assertThat(one[r]).as("n=%d token %d row %d", n, t, r)
+                            .isCloseTo(batch[t * rows + r], org.assertj.core.data.Offset.offset(2e-5f * cols));
+                }
+            }
         }
     }
 

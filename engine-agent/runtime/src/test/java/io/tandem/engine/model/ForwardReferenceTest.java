@@ -298,6 +298,9 @@ class ForwardReferenceTest {
         }
 
         private static double[] matvec(WeightMatrix m, double[] x, float[] bias) {
+            if (m.type() == GgmlType.Q8_0) {
+                x = q8Rounded(x);
+            }
             double[] out = new double[m.rows()];
             for (int r = 0; r < m.rows(); r++) {
                 double[] wr = row(m, r);
@@ -308,6 +311,22 @@ class ForwardReferenceTest {
                 out[r] = s;
             }
             return out;
+        }
+
+        /** Q8_0 weights meet activations rounded to Q8_0 (per 32: d = max|x| / 127, q = x / d half away), as llama.cpp. */
+        private static double[] q8Rounded(double[] x) {
+            double[] r = new double[x.length];
+            for (int b = 0; b < x.length / 32; b++) {
+                double amax = 0;
+                for (int i = 0; i < 32; i++) {
+                    amax = Math.max(amax, Math.abs(x[32 * b + i]));
+                }
+                double d = amax / 127;
+                for (int i = 0; i < 32; i++) {
+                    r[32 * b + i] = d == 0 ? 0 : Math.signum(x[32 * b + i]) * Math.floor(Math.abs(x[32 * b + i]) / d + 0.5) * d;
+                }
+            }
+            return r;
         }
     }
 }
