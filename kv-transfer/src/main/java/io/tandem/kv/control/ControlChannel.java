@@ -39,7 +39,11 @@ import org.zeromq.ZMQ;
  *       are dropped.</li>
  *   <li>Liveness: every {@code pingInterval} each DEALER sends a Ping, which the peer's ROUTER answers with a
  *       Pong. A peer silent for {@code deadAfter} is reported through {@link Listener#onPeerDead}; it comes back
- *       ({@link Listener#onPeerAlive}) as soon as it is heard again.</li>
+ *       ({@link Listener#onPeerAlive}) as soon as it is heard again. While a peer is dead its DEALER is replaced by a
+ *       fresh one every {@code deadAfter} (ZeroMQ's "lazy pirate" pattern): a DEALER whose connection went silent
+ *       without closing (a peer that died mid-handshake, a half-open TCP connection) would otherwise wait out
+ *       ZeroMQ's 30-second handshake limit or TCP's timeouts, and never see the peer restarted at the same
+ *       address.</li>
  * </ul>
  *
  * <h2>Threading</h2>
@@ -87,6 +91,10 @@ public final class ControlChannel implements AutoCloseable {
     // Control thread only.
     private final Liveness liveness;
     private final Map<String, ZMQ.Socket> dealers = new HashMap<>();
+    private final Map<String, String> addresses = new HashMap<>();
+    /** When each dead peer's DEALER is next replaced. */
+    private final Map<String, Long> redialAt = new HashMap<>();
+    private final long deadAfterNanos;
     private boolean running = true;
     private long pingSeq;
 
@@ -97,6 +105,7 @@ public final class ControlChannel implements AutoCloseable {
         this.clock = clock;
         this.listener = listener;
         this.liveness = new Liveness(deadAfter.toNanos());
+        this.deadAfterNanos = deadAfter.toNanos();
         this.wakeup = Pipe.open();
         wakeup.source().configureBlocking(false);
         wakeup.sink().configureBlocking(false);
@@ -165,19 +174,10 @@ public final class ControlChannel implements AutoCloseable {
         connected.add(peerId);
         alive.add(peerId);
         submit(() -> {
-            ZMQ.Socket old = dealers.remove(peerId);
-            if (old != null) {
-                old.close();
-            }
-            ZMQ.Socket d = context.createSocket(SocketType.DEALER);
-            d.setLinger(0);
-            d.setSndHWM(1000);
-            d.setReconnectIVL(100);
-            d.setReconnectIVLMax(1000);
-            d.connect(zmqAddress);
-            dealers.put(peerId, d);
+            addresses.put(peerId, zmqAddress);
+            redialAt.remove(peerId);
+            dial(peerId);
             liveness.add(peerId, clock.getAsLong());
-            pollerDirty = true;
         });
     }
 
@@ -191,6 +191,8 @@ public final class ControlChannel implements AutoCloseable {
                 d.close();
                 pollerDirty = true;
             }
+            addresses.remove(peerId);
+            redialAt.remove(peerId);
             liveness.remove(peerId);
         });
     }
@@ -302,13 +304,13 @@ public final class ControlChannel implements AutoCloseable {
         ByteBuffer drain = ByteBuffer.allocate(64);
         try {
             while (running) {
-                if (pollerDirty) {
-                    rebuildPoller();
-                }
                 long now = clock.getAsLong();
                 if (now - nextPing >= 0) {
                     pingAll(now);
                     nextPing = now + pingIntervalNanos;
+                }
+                if (pollerDirty) { // after pingAll, which may replace a DEALER
+                    rebuildPoller();
                 }
                 long waitMillis = Math.max(1, TimeUnit.NANOSECONDS.toMillis(nextPing - now));
                 poller.poll(waitMillis);
@@ -352,6 +354,22 @@ public final class ControlChannel implements AutoCloseable {
         pollerDirty = false;
     }
 
+    /** Replaces the peer's DEALER (if any) with a new one connected to its address. Control thread only. */
+    private void dial(String peerId) {
+        ZMQ.Socket old = dealers.remove(peerId);
+        if (old != null) {
+            old.close();
+        }
+        ZMQ.Socket d = context.createSocket(SocketType.DEALER);
+        d.setLinger(0);
+        d.setSndHWM(1000);
+        d.setReconnectIVL(100);
+        d.setReconnectIVLMax(1000);
+        d.connect(addresses.get(peerId));
+        dealers.put(peerId, d);
+        pollerDirty = true;
+    }
+
     private void pingAll(long now) {
         pingSeq++;
         byte[] ping = message().setPing(Ping.newBuilder().setSeq(pingSeq)).build().toByteArray();
@@ -362,7 +380,19 @@ public final class ControlChannel implements AutoCloseable {
             alive.remove(dead);
             LOG.log(System.Logger.Level.WARNING, engineId + ": peer " + dead + " is not answering pings");
             callbacks.execute(() -> listener.onPeerDead(dead));
+            redialAt.put(dead, now);
         }
+        for (var e : redialAt.entrySet()) {
+            String peer = e.getKey();
+            if (liveness.isAlive(peer)) {
+                continue; // heard again; the entry goes below
+            }
+            if (now - e.getValue() >= 0) {
+                dial(peer);
+                e.setValue(now + deadAfterNanos);
+            }
+        }
+        redialAt.keySet().removeIf(liveness::isAlive);
     }
 
     private void receiveRouter() {
