@@ -31,6 +31,9 @@ public final class HugePages {
     private static final int PROT_READ_WRITE = 0x1 | 0x2;
     private static final int MAP_PRIVATE_ANONYMOUS = 0x02 | 0x20;
     private static final int MADV_HUGEPAGE = 14;
+    private static final int MADV_DONTNEED = 4;
+    /** The smallest page size madvise works in (x86-64 and aarch64 with 4 KiB pages; larger pages only shrink it). */
+    private static final long PAGE = 4096;
 
     private static final MethodHandle MMAP;
     private static final MethodHandle MADVISE;
@@ -84,6 +87,28 @@ public final class HugePages {
             }
         }
         return owner.allocate(bytes, 64);
+    }
+
+    /**
+     * Drops the whole pages inside {@code readOnlyFileMapping} from this process's resident set
+     * ({@code madvise(MADV_DONTNEED)}): they stay in the page cache, reclaimable, and a later read maps them back from
+     * there or from the file. Only for read-only file mappings (on anonymous memory it would discard the contents).
+     * Returns whether the kernel accepted it; a no-op returning false where {@code madvise} is not available.
+     */
+    public static boolean dropResidentFilePages(MemorySegment readOnlyFileMapping) {
+        if (MADVISE == null || !readOnlyFileMapping.isNative() || !readOnlyFileMapping.isReadOnly()) {
+            return false;
+        }
+        long start = (readOnlyFileMapping.address() + PAGE - 1) / PAGE * PAGE;
+        long end = (readOnlyFileMapping.address() + readOnlyFileMapping.byteSize()) / PAGE * PAGE;
+        if (end <= start) {
+            return false;
+        }
+        try {
+            return (int) MADVISE.invokeExact(MemorySegment.ofAddress(start), end - start, MADV_DONTNEED) == 0;
+        } catch (Throwable e) {
+            return false;
+        }
     }
 
     private static MemorySegment map(long bytes, Arena owner) throws Throwable {

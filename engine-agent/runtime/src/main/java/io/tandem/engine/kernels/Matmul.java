@@ -27,8 +27,9 @@ import jdk.incubator.vector.VectorOperators;
  *       at a time, while the four rows sit in L1). F32 rows are read in place from the segment; Q8_0 with
  *       {@code n == 1} runs the integer kernel of {@link Q8Tiles} over the matrix's repacked
  *       {@link WeightMatrix#decodeTiles() tiles} where it has them, else decodes in registers from a heap copy of
- *       the four GGML rows ({@link #dot4Q8_0}); every other case decodes the four rows once into a float scratch
- *       ({@link Decoders}) and reuses it for all tokens.</li>
+ *       the four GGML rows ({@link #dot4Q8_0}); Q8_0 with tiles and {@code n > 1} widens each weight pair of a tile
+ *       once for four tokens ({@link Q8Tiles#rowsMany}); every other case decodes the four rows once into a float
+ *       scratch ({@link Decoders}) and reuses it for all tokens.</li>
  *   <li><b>Prefill</b>: compute bound. The activations are first transposed into token panels
  *       {@code xt[panel][col][L]} (L = float lanes, 16 with AVX-512) so that one vector holds one column of L tokens.
  *       Each thread then takes tiles of 8 weight rows, decodes 256 columns of them into a float scratch and runs an
@@ -57,7 +58,9 @@ import jdk.incubator.vector.VectorOperators;
  * <p>Q8_0 weights meet activations rounded to Q8_0 on every path ({@link Q8Activations}), as llama.cpp computes Q8_0
  * by Q8_0, so a token's results agree to float rounding whatever batch it is in. At batch 1 the matrix's
  * {@link WeightMatrix#decodeTiles() tiles} ({@link Q8Tiles}: 16-row tiles in huge pages) are multiplied in 16-bit
- * integer lanes by the activations as int8; the other paths use the rounded activations as floats. Why, and what the
+ * integer lanes by the activations as int8; the other paths use the rounded activations as floats, and read the
+ * tiles too where there are some (prefill decodes a tile's blocks column-major, {@link #prefillTiles}), so a packed
+ * matrix's GGML bytes are never read after packing. Why, and what the
  * float kernel before it (4-row tiles, every weight widened to float) measured and tried: docs/benchmarks.md,
  * "Q8_0 decode in 16-bit lanes" and "Q8_0 batch-1 decode: the harness, the per-matmul joins, the kernel".
  *
@@ -101,6 +104,7 @@ public final class Matmul {
         int[] xq = new int[0];
         float[] xd = new float[0];
         final float[] tiles = new float[2 * Q8Tiles.ROWS];
+        final float[] tiles4 = new float[4 * Q8Tiles.ROWS];
 
         byte[] bytes(int size) {
             if (bytes.length < size) {
@@ -236,8 +240,8 @@ public final class Matmul {
                 }
             }
         }
-        // Decode tasks start on tile boundaries of the batch-1 Q8_0 kernel (a multiple of DR as well).
-        int align = prefill ? TR : Q8Tiles.ROWS;
+        // Tasks start on Q8_0 tile boundaries (a multiple of DR and TR as well).
+        int align = Q8Tiles.ROWS;
         // A few chunks per thread so that a thread slowed down by a neighbour process does not hold everyone up.
         long target = 4L * pool.threads();
         int chunk = (int) Math.max(prefill ? 2 * TR : 16, (totalRows + target - 1) / target);
@@ -289,6 +293,8 @@ public final class Matmul {
                 MemorySegment tiles = w.decodeTiles();
                 if (tiles != null && n == 1) {
                     Q8Tiles.rows(tiles, cols, xqi, xdi, outs[taskMat[i]], from, to, SCRATCH.get().tiles);
+                } else if (tiles != null) {
+                    Q8Tiles.rowsMany(tiles, w.rows(), cols, xq8, n, outs[taskMat[i]], from, to, SCRATCH.get().tiles4);
                 } else {
                     decodeRows(w, w.type() == GgmlType.Q8_0 ? xq8 : x, n, outs[taskMat[i]], from, to);
                 }
@@ -695,6 +701,11 @@ public final class Matmul {
         long rowBytes = w.rowBytes();
         GgmlType type = w.type();
         Scratch s = SCRATCH.get();
+        MemorySegment tiles = w.decodeTiles();
+        if (tiles != null) {
+            prefillTiles(tiles, w, xt, n, out, r0, r1, s);
+            return;
+        }
         float[] ws = s.w(TR * KC);
         float[] acc = s.acc(TR * npad);
         for (int rt = r0; rt < r1; rt += TR) {
@@ -711,10 +722,11 @@ public final class Matmul {
                 boolean first = k0 == 0;
                 int p = 0;
                 for (; p + 2 <= panels; p += 2) {
-                    kernel8x2(ws, kc, xt, (p * cols + k0) * L, ((p + 1) * cols + k0) * L, acc, npad, p * L, first);
+                    kernel8x2(ws, 0, false, kc, xt, (p * cols + k0) * L, ((p + 1) * cols + k0) * L, acc, npad, p * L,
+                            first);
                 }
                 if (p < panels) {
-                    kernel8x1(ws, kc, xt, (p * cols + k0) * L, acc, npad, p * L, first);
+                    kernel8x1(ws, 0, false, kc, xt, (p * cols + k0) * L, acc, npad, p * L, first);
                 }
             }
             for (int j = 0; j < tileRows; j++) {
@@ -728,11 +740,62 @@ public final class Matmul {
     }
 
     /**
-     * 8 rows x 2 token panels: {@code acc[r][t] += sum_c ws[r][c] * xt[c][t]} over {@code c < kc}, with ws rows of
-     * stride kc, panel columns of L floats at xa/xb, and acc rows of stride npad starting at column t0.
+     * {@link #prefillRows} for a Q8_0 matrix with {@link WeightMatrix#decodeTiles() tiles}: each 16-row tile's
+     * column block is decoded once from the tiles ({@link Q8Tiles#decodeBlock}, column-major) and runs through the
+     * same micro-kernel as two 8-row halves, so prefill does not read the GGML mapping. {@code r0} is a multiple of
+     * 16.
      */
-    private static void kernel8x2(float[] ws, int kc, float[] xt, int xa, int xb, float[] acc, int npad, int t0,
-                                  boolean first) {
+    private static void prefillTiles(MemorySegment tiles, WeightMatrix w, float[] xt, int n, float[] out, int r0,
+                                     int r1, Scratch s) {
+        int rows = w.rows();
+        int cols = w.cols();
+        int panels = (n + L - 1) / L;
+        int npad = panels * L;
+        int tr = Q8Tiles.ROWS;
+        float[] ws = s.w(tr * KC);
+        float[] acc = s.acc(tr * npad);
+        long tileBytes = Q8Tiles.tileBytes(cols);
+        for (int rt = r0; rt < r1; rt += tr) {
+            int tileRows = Math.min(tr, r1 - rt);
+            long o = (rt / tr) * tileBytes;
+            for (int k0 = 0; k0 < cols; k0 += KC) {
+                int kc = Math.min(KC, cols - k0);
+                for (int b = k0 / 32; b < (k0 + kc) / 32; b++) {
+                    Q8Tiles.decodeBlock(tiles, o, b, ws, tr * (32 * b - k0));
+                }
+                boolean first = k0 == 0;
+                for (int h = 0; h < tr; h += TR) {
+                    if (h >= tileRows) {
+                        break;
+                    }
+                    int p = 0;
+                    for (; p + 2 <= panels; p += 2) {
+                        kernel8x2(ws, h, true, kc, xt, (p * cols + k0) * L, ((p + 1) * cols + k0) * L, acc, npad,
+                                h * npad + p * L, first);
+                    }
+                    if (p < panels) {
+                        kernel8x1(ws, h, true, kc, xt, (p * cols + k0) * L, acc, npad, h * npad + p * L, first);
+                    }
+                }
+            }
+            for (int j = 0; j < tileRows; j++) {
+                int a = j * npad;
+                int r = rt + j;
+                for (int t = 0; t < n; t++) {
+                    out[t * rows + r] = acc[a + t];
+                }
+            }
+        }
+    }
+
+    /**
+     * 8 rows x 2 token panels: {@code acc[r][t] += sum_c W[r][c] * xt[c][t]} over {@code c < kc}, where W is
+     * {@code ws[wo + r * kc + c]} (decoded rows, row-major) or, with {@code tile}, {@code ws[wo + r + 16 * c]} (a
+     * decoded Q8_0 tile, column-major), panel columns of L floats at xa/xb, and acc rows of stride npad starting at
+     * column t0.
+     */
+    private static void kernel8x2(float[] ws, int wo, boolean tile, int kc, float[] xt, int xa, int xb,
+                                  float[] acc, int npad, int t0, boolean first) {
         FloatVector a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51, a60, a61, a70, a71;
         if (first) {
             a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = FloatVector.zero(F);
@@ -755,34 +818,70 @@ public final class Matmul {
             a70 = FloatVector.fromArray(F, acc, 7 * npad + t0);
             a71 = FloatVector.fromArray(F, acc, 7 * npad + t0 + L);
         }
-        for (int c = 0; c < kc; c++) {
-            FloatVector x0 = FloatVector.fromArray(F, xt, xa + c * L);
-            FloatVector x1 = FloatVector.fromArray(F, xt, xb + c * L);
-            FloatVector w;
-            w = FloatVector.broadcast(F, ws[c]);
-            a00 = w.fma(x0, a00);
-            a01 = w.fma(x1, a01);
-            w = FloatVector.broadcast(F, ws[kc + c]);
-            a10 = w.fma(x0, a10);
-            a11 = w.fma(x1, a11);
-            w = FloatVector.broadcast(F, ws[2 * kc + c]);
-            a20 = w.fma(x0, a20);
-            a21 = w.fma(x1, a21);
-            w = FloatVector.broadcast(F, ws[3 * kc + c]);
-            a30 = w.fma(x0, a30);
-            a31 = w.fma(x1, a31);
-            w = FloatVector.broadcast(F, ws[4 * kc + c]);
-            a40 = w.fma(x0, a40);
-            a41 = w.fma(x1, a41);
-            w = FloatVector.broadcast(F, ws[5 * kc + c]);
-            a50 = w.fma(x0, a50);
-            a51 = w.fma(x1, a51);
-            w = FloatVector.broadcast(F, ws[6 * kc + c]);
-            a60 = w.fma(x0, a60);
-            a61 = w.fma(x1, a61);
-            w = FloatVector.broadcast(F, ws[7 * kc + c]);
-            a70 = w.fma(x0, a70);
-            a71 = w.fma(x1, a71);
+        // Two copies of the loop, so that each load's index is the loop variable times a constant plus an invariant
+        // and C2 removes the bounds checks (a stride passed in as a variable kept them: 3-4 % slower F32 prefill).
+        if (tile) {
+            for (int c = 0; c < kc; c++) {
+                FloatVector x0 = FloatVector.fromArray(F, xt, xa + c * L);
+                FloatVector x1 = FloatVector.fromArray(F, xt, xb + c * L);
+                int o = wo + Q8Tiles.ROWS * c;
+                FloatVector w;
+                w = FloatVector.broadcast(F, ws[o]);
+                a00 = w.fma(x0, a00);
+                a01 = w.fma(x1, a01);
+                w = FloatVector.broadcast(F, ws[o + 1]);
+                a10 = w.fma(x0, a10);
+                a11 = w.fma(x1, a11);
+                w = FloatVector.broadcast(F, ws[o + 2]);
+                a20 = w.fma(x0, a20);
+                a21 = w.fma(x1, a21);
+                w = FloatVector.broadcast(F, ws[o + 3]);
+                a30 = w.fma(x0, a30);
+                a31 = w.fma(x1, a31);
+                w = FloatVector.broadcast(F, ws[o + 4]);
+                a40 = w.fma(x0, a40);
+                a41 = w.fma(x1, a41);
+                w = FloatVector.broadcast(F, ws[o + 5]);
+                a50 = w.fma(x0, a50);
+                a51 = w.fma(x1, a51);
+                w = FloatVector.broadcast(F, ws[o + 6]);
+                a60 = w.fma(x0, a60);
+                a61 = w.fma(x1, a61);
+                w = FloatVector.broadcast(F, ws[o + 7]);
+                a70 = w.fma(x0, a70);
+                a71 = w.fma(x1, a71);
+            }
+        } else {
+            for (int c = 0; c < kc; c++) {
+                FloatVector x0 = FloatVector.fromArray(F, xt, xa + c * L);
+                FloatVector x1 = FloatVector.fromArray(F, xt, xb + c * L);
+                int o = wo + c;
+                FloatVector w;
+                w = FloatVector.broadcast(F, ws[o]);
+                a00 = w.fma(x0, a00);
+                a01 = w.fma(x1, a01);
+                w = FloatVector.broadcast(F, ws[o + kc]);
+                a10 = w.fma(x0, a10);
+                a11 = w.fma(x1, a11);
+                w = FloatVector.broadcast(F, ws[o + 2 * kc]);
+                a20 = w.fma(x0, a20);
+                a21 = w.fma(x1, a21);
+                w = FloatVector.broadcast(F, ws[o + 3 * kc]);
+                a30 = w.fma(x0, a30);
+                a31 = w.fma(x1, a31);
+                w = FloatVector.broadcast(F, ws[o + 4 * kc]);
+                a40 = w.fma(x0, a40);
+                a41 = w.fma(x1, a41);
+                w = FloatVector.broadcast(F, ws[o + 5 * kc]);
+                a50 = w.fma(x0, a50);
+                a51 = w.fma(x1, a51);
+                w = FloatVector.broadcast(F, ws[o + 6 * kc]);
+                a60 = w.fma(x0, a60);
+                a61 = w.fma(x1, a61);
+                w = FloatVector.broadcast(F, ws[o + 7 * kc]);
+                a70 = w.fma(x0, a70);
+                a71 = w.fma(x1, a71);
+            }
         }
         a00.intoArray(acc, t0);
         a01.intoArray(acc, t0 + L);
@@ -803,8 +902,8 @@ public final class Matmul {
     }
 
     /** As {@link #kernel8x2} for a single (last) panel. */
-    private static void kernel8x1(float[] ws, int kc, float[] xt, int xa, float[] acc, int npad, int t0,
-                                  boolean first) {
+    private static void kernel8x1(float[] ws, int wo, boolean tile, int kc, float[] xt, int xa, float[] acc,
+                                  int npad, int t0, boolean first) {
         FloatVector a0, a1, a2, a3, a4, a5, a6, a7;
         if (first) {
             a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = FloatVector.zero(F);
@@ -818,16 +917,32 @@ public final class Matmul {
             a6 = FloatVector.fromArray(F, acc, 6 * npad + t0);
             a7 = FloatVector.fromArray(F, acc, 7 * npad + t0);
         }
-        for (int c = 0; c < kc; c++) {
-            FloatVector x0 = FloatVector.fromArray(F, xt, xa + c * L);
-            a0 = FloatVector.broadcast(F, ws[c]).fma(x0, a0);
-            a1 = FloatVector.broadcast(F, ws[kc + c]).fma(x0, a1);
-            a2 = FloatVector.broadcast(F, ws[2 * kc + c]).fma(x0, a2);
-            a3 = FloatVector.broadcast(F, ws[3 * kc + c]).fma(x0, a3);
-            a4 = FloatVector.broadcast(F, ws[4 * kc + c]).fma(x0, a4);
-            a5 = FloatVector.broadcast(F, ws[5 * kc + c]).fma(x0, a5);
-            a6 = FloatVector.broadcast(F, ws[6 * kc + c]).fma(x0, a6);
-            a7 = FloatVector.broadcast(F, ws[7 * kc + c]).fma(x0, a7);
+        if (tile) { // two copies of the loop, as in kernel8x2
+            for (int c = 0; c < kc; c++) {
+                FloatVector x0 = FloatVector.fromArray(F, xt, xa + c * L);
+                int o = wo + Q8Tiles.ROWS * c;
+                a0 = FloatVector.broadcast(F, ws[o]).fma(x0, a0);
+                a1 = FloatVector.broadcast(F, ws[o + 1]).fma(x0, a1);
+                a2 = FloatVector.broadcast(F, ws[o + 2]).fma(x0, a2);
+                a3 = FloatVector.broadcast(F, ws[o + 3]).fma(x0, a3);
+                a4 = FloatVector.broadcast(F, ws[o + 4]).fma(x0, a4);
+                a5 = FloatVector.broadcast(F, ws[o + 5]).fma(x0, a5);
+                a6 = FloatVector.broadcast(F, ws[o + 6]).fma(x0, a6);
+                a7 = FloatVector.broadcast(F, ws[o + 7]).fma(x0, a7);
+            }
+        } else {
+            for (int c = 0; c < kc; c++) {
+                FloatVector x0 = FloatVector.fromArray(F, xt, xa + c * L);
+                int o = wo + c;
+                a0 = FloatVector.broadcast(F, ws[o]).fma(x0, a0);
+                a1 = FloatVector.broadcast(F, ws[o + kc]).fma(x0, a1);
+                a2 = FloatVector.broadcast(F, ws[o + 2 * kc]).fma(x0, a2);
+                a3 = FloatVector.broadcast(F, ws[o + 3 * kc]).fma(x0, a3);
+                a4 = FloatVector.broadcast(F, ws[o + 4 * kc]).fma(x0, a4);
+                a5 = FloatVector.broadcast(F, ws[o + 5 * kc]).fma(x0, a5);
+                a6 = FloatVector.broadcast(F, ws[o + 6 * kc]).fma(x0, a6);
+                a7 = FloatVector.broadcast(F, ws[o + 7 * kc]).fma(x0, a7);
+            }
         }
         a0.intoArray(acc, t0);
         a1.intoArray(acc, npad + t0);

@@ -204,4 +204,119 @@ final class Q8Tiles {
         accA.intoArray(out, 0);
         accB.intoArray(out, ROWS);
     }
+    /** The 16 f16 scales at {@code o} as floats (finite values only; see {@link #dot2}). */
+    private static FloatVector scales(MemorySegment w, long o) {
+        return ((IntVector) ShortVector.fromMemorySegment(S16, w, o, LE).convertShape(VectorOperators.S2I, I, 0))
+                .lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+    }
+
+    /**
+     * Block {@code b} of the tile at {@code o}, dequantized ({@code q * d}, as {@code Decoders}) column by column:
+     * {@code dst[dOff + 16 * k + r]} is row {@code r}'s weight {@code k} of the block. Column-major because this
+     * layout holds a column's 16 rows together: no shuffles.
+     */
+    static void decodeBlock(MemorySegment w, long o, int b, float[] dst, int dOff) {
+        long bo = o + (long) BLOCK_BYTES * b;
+        FloatVector d = scales(w, bo);
+        for (int p = 0; p < 16; p++) {
+            ShortVector s = ShortVector.fromMemorySegment(S16, w, bo + 32 + 32L * p, LE);
+            ((FloatVector) s.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 8)
+                    .convertShape(VectorOperators.S2F, F, 0)).mul(d).intoArray(dst, dOff + 32 * p);
+            ((FloatVector) s.lanewise(VectorOperators.ASHR, 8).convertShape(VectorOperators.S2F, F, 0)).mul(d)
+                    .intoArray(dst, dOff + 32 * p + ROWS);
+        }
+    }
+
+    /**
+     * Batched decode from the tiles: rows {@code [r0, r1)} ({@code r0} a multiple of {@link #ROWS}) of the tiled
+     * {@code [rows, cols]} matrix times {@code n} float tokens {@code x (n, cols)}, into {@code out (n, rows)}. Each
+     * pair of weights is widened once per group of four tokens and multiplied into all of them. {@code tmp} is a
+     * scratch of at least {@code 4 * ROWS} floats.
+     */
+    static void rowsMany(MemorySegment tiles, int rows, int cols, float[] x, int n, float[] out, int r0, int r1,
+                         float[] tmp) {
+        long tileBytes = tileBytes(cols);
+        int blocks = cols / 32;
+        for (int t = r0 / ROWS; t * ROWS < r1; t++) {
+            int valid = Math.min(ROWS, r1 - t * ROWS);
+            int tok = 0;
+            for (; tok + 4 <= n; tok += 4) {
+                dotFloat4(tiles, t * tileBytes, blocks, x, tok * cols, cols, tmp);
+                for (int i = 0; i < 4; i++) {
+                    System.arraycopy(tmp, i * ROWS, out, (tok + i) * rows + t * ROWS, valid);
+                }
+            }
+            for (; tok < n; tok++) {
+                dotFloat1(tiles, t * tileBytes, blocks, x, tok * cols, tmp);
+                System.arraycopy(tmp, 0, out, tok * rows + t * ROWS, valid);
+            }
+        }
+    }
+
+    /** The tile at {@code o} times the four tokens at {@code x[xo + i * cols]}; results in {@code out[16 * i ..]}. */
+    static void dotFloat4(MemorySegment w, long o, int blocks, float[] x, int xo, int cols, float[] out) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        int x1 = xo + cols;
+        int x2 = x1 + cols;
+        int x3 = x2 + cols;
+        for (int b = 0; b < blocks; b++) {
+            long bo = o + (long) BLOCK_BYTES * b;
+            FloatVector e0 = FloatVector.zero(F);
+            FloatVector e1 = e0;
+            FloatVector e2 = e0;
+            FloatVector e3 = e0;
+            FloatVector f0 = e0;
+            FloatVector f1 = e0;
+            FloatVector f2 = e0;
+            FloatVector f3 = e0;
+            for (int p = 0; p < 16; p++) {
+                ShortVector s = ShortVector.fromMemorySegment(S16, w, bo + 32 + 32L * p, LE);
+                FloatVector lo = (FloatVector) s.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 8)
+                        .convertShape(VectorOperators.S2F, F, 0);
+                FloatVector hi = (FloatVector) s.lanewise(VectorOperators.ASHR, 8)
+                        .convertShape(VectorOperators.S2F, F, 0);
+                int k = 32 * b + 2 * p;
+                e0 = lo.fma(FloatVector.broadcast(F, x[xo + k]), e0);
+                f0 = hi.fma(FloatVector.broadcast(F, x[xo + k + 1]), f0);
+                e1 = lo.fma(FloatVector.broadcast(F, x[x1 + k]), e1);
+                f1 = hi.fma(FloatVector.broadcast(F, x[x1 + k + 1]), f1);
+                e2 = lo.fma(FloatVector.broadcast(F, x[x2 + k]), e2);
+                f2 = hi.fma(FloatVector.broadcast(F, x[x2 + k + 1]), f2);
+                e3 = lo.fma(FloatVector.broadcast(F, x[x3 + k]), e3);
+                f3 = hi.fma(FloatVector.broadcast(F, x[x3 + k + 1]), f3);
+            }
+            FloatVector d = scales(w, bo);
+            a0 = e0.add(f0).fma(d, a0);
+            a1 = e1.add(f1).fma(d, a1);
+            a2 = e2.add(f2).fma(d, a2);
+            a3 = e3.add(f3).fma(d, a3);
+        }
+        a0.intoArray(out, 0);
+        a1.intoArray(out, ROWS);
+        a2.intoArray(out, 2 * ROWS);
+        a3.intoArray(out, 3 * ROWS);
+    }
+
+    /** The tile at {@code o} times the token at {@code x[xo ..]}; results in {@code out[0 .. 16)}. */
+    static void dotFloat1(MemorySegment w, long o, int blocks, float[] x, int xo, float[] out) {
+        FloatVector a = FloatVector.zero(F);
+        for (int b = 0; b < blocks; b++) {
+            long bo = o + (long) BLOCK_BYTES * b;
+            FloatVector e = FloatVector.zero(F);
+            FloatVector f = e;
+            for (int p = 0; p < 16; p++) {
+                ShortVector s = ShortVector.fromMemorySegment(S16, w, bo + 32 + 32L * p, LE);
+                int k = xo + 32 * b + 2 * p;
+                e = ((FloatVector) s.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 8)
+                        .convertShape(VectorOperators.S2F, F, 0)).fma(FloatVector.broadcast(F, x[k]), e);
+                f = ((FloatVector) s.lanewise(VectorOperators.ASHR, 8).convertShape(VectorOperators.S2F, F, 0))
+                        .fma(FloatVector.broadcast(F, x[k + 1]), f);
+            }
+            a = e.add(f).fma(scales(w, bo), a);
+        }
+        a.intoArray(out, 0);
+    }
 }

@@ -4,6 +4,7 @@ import io.tandem.engine.errors.ModelLoadException;
 import io.tandem.engine.gguf.GgufFile;
 import io.tandem.engine.gguf.GgufMetadata;
 import io.tandem.engine.gguf.GgufTensor;
+import io.tandem.engine.kernels.HugePages;
 import io.tandem.engine.kernels.WeightMatrix;
 import io.tandem.engine.tensor.Quants;
 import java.util.ArrayList;
@@ -85,19 +86,19 @@ public final class ModelLoader {
             boolean qkNorm = c.architecture().qkNorm();
             layers.add(new LayerWeights(
                     vector(file, b + "attn_norm.weight", c.dim()),
-                    matrix(file, b + "attn_q.weight", c.qDim(), c.dim()).withDecodeTiles(tiles),
-                    matrix(file, b + "attn_k.weight", c.kvDim(), c.dim()).withDecodeTiles(tiles),
-                    matrix(file, b + "attn_v.weight", c.kvDim(), c.dim()).withDecodeTiles(tiles),
-                    matrix(file, b + "attn_output.weight", c.dim(), c.qDim()).withDecodeTiles(tiles),
+                    packed(matrix(file, b + "attn_q.weight", c.qDim(), c.dim()).withDecodeTiles(tiles)),
+                    packed(matrix(file, b + "attn_k.weight", c.kvDim(), c.dim()).withDecodeTiles(tiles)),
+                    packed(matrix(file, b + "attn_v.weight", c.kvDim(), c.dim()).withDecodeTiles(tiles)),
+                    packed(matrix(file, b + "attn_output.weight", c.dim(), c.qDim()).withDecodeTiles(tiles)),
                     bias ? vector(file, b + "attn_q.bias", c.qDim()) : null,
                     bias ? vector(file, b + "attn_k.bias", c.kvDim()) : null,
                     bias ? vector(file, b + "attn_v.bias", c.kvDim()) : null,
                     qkNorm ? vector(file, b + "attn_q_norm.weight", c.headDim()) : null,
                     qkNorm ? vector(file, b + "attn_k_norm.weight", c.headDim()) : null,
                     vector(file, b + "ffn_norm.weight", c.dim()),
-                    matrix(file, b + "ffn_gate.weight", c.ffnDim(), c.dim()).withDecodeTiles(tiles),
-                    matrix(file, b + "ffn_up.weight", c.ffnDim(), c.dim()).withDecodeTiles(tiles),
-                    matrix(file, b + "ffn_down.weight", c.dim(), c.ffnDim()).withDecodeTiles(tiles)));
+                    packed(matrix(file, b + "ffn_gate.weight", c.ffnDim(), c.dim()).withDecodeTiles(tiles)),
+                    packed(matrix(file, b + "ffn_up.weight", c.ffnDim(), c.dim()).withDecodeTiles(tiles)),
+                    packed(matrix(file, b + "ffn_down.weight", c.dim(), c.ffnDim()).withDecodeTiles(tiles))));
             progress.accept(i);
         }
         // Embedding lookups read rows of data(); only the output projection needs the decode kernel's tiles. A tied
@@ -106,10 +107,22 @@ public final class ModelLoader {
             embd = embd.withDecodeTiles(tiles);
         }
         WeightMatrix output = c.tiedEmbeddings() ? embd
-                : matrix(file, "output.weight", c.vocabSize(), c.dim()).withDecodeTiles(tiles);
+                : packed(matrix(file, "output.weight", c.vocabSize(), c.dim()).withDecodeTiles(tiles));
         float[] ropeFreqs = file.findTensor("rope_freqs.weight").isPresent()
                 ? vector(file, "rope_freqs.weight", c.ropeDim() / 2) : null;
         return new ModelWeights(embd, layers, vector(file, "output_norm.weight", c.dim()), output, ropeFreqs);
+    }
+
+    /**
+     * {@code m}; if it was packed into tiles, its pages of the file mapping leave the resident set: every matmul path
+     * reads the tiles then, so only a stray reader (a weight export, a test comparing layouts) maps them back in.
+     * Embedding rows of a tied, packed output are still read from the mapping, a few pages at a time.
+     */
+    private static WeightMatrix packed(WeightMatrix m) {
+        if (m.decodeTiles() != null) {
+            HugePages.dropResidentFilePages(m.data());
+        }
+        return m;
     }
 
     static WeightMatrix matrix(GgufFile file, String name, int rows, int cols) {

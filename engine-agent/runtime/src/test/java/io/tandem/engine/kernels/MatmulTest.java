@@ -164,7 +164,7 @@ class MatmulTest {
                 WeightMatrix tiled = plain.withDecodeTiles();
                 assertThat(tiled.decodeTiles()).as("tiles for [%d x %d]", rows, cols).isNotNull();
                 assertThat(tiled.data()).isSameAs(plain.data());
-                for (int n : new int[] {1, 2, 17}) {
+                for (int n : new int[] {1, 2, 5, 8, 17}) {
                     float[] x = randomActivations(n, cols, n + cols);
                     float[] out = new float[n * rows + 3];
                     java.util.Arrays.fill(out, Float.NaN);
@@ -244,7 +244,7 @@ class MatmulTest {
         int rows = 80;
         int cols = 768;
         WeightMatrix w = randomMatrix(GgmlType.Q8_0, rows, cols, 21).withDecodeTiles();
-        for (int n : new int[] {3, Matmul.prefillThreshold() + 1}) {
+        for (int n : new int[] {3, 8, Matmul.prefillThreshold() + 1}) {
             float[] x = randomActivations(n, cols, 5);
             float[] batch = new float[n * rows];
             Matmul.matmul(pool, w, x, n, batch);

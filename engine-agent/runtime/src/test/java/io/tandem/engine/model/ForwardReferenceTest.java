@@ -95,6 +95,66 @@ class ForwardReferenceTest {
     }
 
     @Test
+    void q8Projections_areReadFromTheTilesOnly_soTheirMappedPagesLeaveTheResidentSet() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isReadable(Path.of("/proc/self/smaps")),
+                "needs Linux's /proc/self/smaps");
+        // The tiny preset is large enough that the projections and the output span many pages: 4 layers of
+        // [256 x 256] x 4 and [768 x 256] x 3, and [4096 x 256], in Q8_0.
+        Path path = TestModels.generated(ModelSpec.tiny(GgmlType.Q8_0), "resident-tiny-q8_0.gguf").toAbsolutePath();
+        try (LoadedModel m = LoadedModel.load(path)) {
+            ModelWeights w = m.weights();
+            long packed = w.output().data().byteSize();
+            for (LayerWeights l : w.layers()) {
+                for (WeightMatrix x : new WeightMatrix[] {l.wq(), l.wk(), l.wv(), l.wo(), l.wGate(), l.wUp(), l.wDown()}) {
+                    assertThat(x.decodeTiles()).isNotNull();
+                    packed += x.data().byteSize();
+                }
+            }
+            long fileBytes = java.nio.file.Files.size(path);
+            long unpacked = fileBytes - packed; // embeddings, norms, the header
+            assertThat(mappedRss(path)).as("resident bytes of the mapping after loading").isLessThan(unpacked + (64 << 10));
+            // A prefill chunk (the GEMM path), then decode steps alone and in a batch of three (both decode paths).
+            ModelConfig c = m.config();
+            KvLayout layout = new KvLayout(KvDtype.F32, c.nLayers(), c.nKvHeads(), c.headDim(), 16);
+            try (ComputePool pool = new ComputePool(2); KvCache cache = new KvCache(layout, 8, KvMemoryProvider.offHeap())) {
+                int[] tokens = new SplittableRandom(4).ints(40, 0, c.vocabSize()).toArray();
+                LlamaForward f = new LlamaForward(c, pool, 40, 3);
+                ForwardBatch b = new ForwardBatch(40, 3);
+                int[][] tables = {{0, 1}, {2, 3}, {4, 5}};
+                for (int s = 0; s < 3; s++) {
+                    b.clear();
+                    b.addSequence(tables[s], tokens, 0, 20, 0, true);
+                    f.forward(w, cache, b);
+                }
+                b.clear();
+                b.addSequence(tables[0], tokens, 20, 21, 20, true);
+                f.forward(w, cache, b);
+                b.clear();
+                for (int s = 0; s < 3; s++) {
+                    b.addSequence(tables[s], tokens, 21, 22, 21, true);
+                }
+                f.forward(w, cache, b);
+            }
+            assertThat(mappedRss(path)).as("resident bytes of the mapping after prefill and decode")
+                    .isLessThan(unpacked + (64 << 10));
+        }
+    }
+
+    /** Resident bytes of this process's mappings of {@code file}, from /proc/self/smaps. */
+    private static long mappedRss(Path file) throws java.io.IOException {
+        long rss = 0;
+        boolean inFile = false;
+        for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/self/smaps"))) {
+            if (line.matches("^[0-9a-f]+-[0-9a-f]+ .*")) {
+                inFile = line.endsWith(" " + file);
+            } else if (inFile && line.startsWith("Rss:")) {
+                rss += Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        }
+        return rss;
+    }
+
+    @Test
     void q8DecodeTiles_areFreedWithTheMappingAndWithTheirWeightArena() {
         ModelSpec spec = models().map(a -> (ModelSpec) a.get()[1]).filter(s -> s.type() == GgmlType.Q8_0)
                 .findFirst().orElseThrow();
