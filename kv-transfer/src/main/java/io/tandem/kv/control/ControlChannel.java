@@ -94,7 +94,6 @@ public final class ControlChannel implements AutoCloseable {
     private final Map<String, String> addresses = new HashMap<>();
     /** When each dead peer's DEALER is next replaced. */
     private final Map<String, Long> redialAt = new HashMap<>();
-    private final long deadAfterNanos;
     private boolean running = true;
     private long pingSeq;
 
@@ -105,7 +104,6 @@ public final class ControlChannel implements AutoCloseable {
         this.clock = clock;
         this.listener = listener;
         this.liveness = new Liveness(deadAfter.toNanos());
-        this.deadAfterNanos = deadAfter.toNanos();
         this.wakeup = Pipe.open();
         wakeup.source().configureBlocking(false);
         wakeup.sink().configureBlocking(false);
@@ -389,7 +387,7 @@ public final class ControlChannel implements AutoCloseable {
             }
             if (now - e.getValue() >= 0) {
                 dial(peer);
-                e.setValue(now + deadAfterNanos);
+                e.setValue(now + liveness.deadAfterNanos());
             }
         }
         redialAt.keySet().removeIf(liveness::isAlive);

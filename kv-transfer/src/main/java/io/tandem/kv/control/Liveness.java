@@ -69,6 +69,11 @@ final class Liveness {
         return dead;
     }
 
+    /** The silence after which a peer counts as dead. */
+    long deadAfterNanos() {
+        return deadAfterNanos;
+    }
+
     boolean isAlive(String peer) {
         State s = peers.get(peer);
         return s != null && s.alive;

@@ -188,15 +188,8 @@ final class Q8Tiles {
             // within [0, 2^20), so raw - (sum(high) << 16) is sum(low) exactly, and the row's sum adds sum(high).
             IntVector sumA = rawA.sub(hiA.lanewise(VectorOperators.LSHL, 16)).add(hiA);
             IntVector sumB = rawB.sub(hiB.lanewise(VectorOperators.LSHL, 16)).add(hiB);
-            // f16 -> f32 for finite values (pack declines Inf/NaN): sign-extend, shift the exponent and mantissa
-            // into place, keep the sign bit and those 15 bits, and rebias the exponent by multiplying by 2^112
-            // (exact, subnormals included).
-            FloatVector da = ((IntVector) ShortVector.fromMemorySegment(S16, w, ba, LE)
-                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000)
-                    .reinterpretAsFloats().mul(0x1p112f);
-            FloatVector db = ((IntVector) ShortVector.fromMemorySegment(S16, w, bb, LE)
-                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000)
-                    .reinterpretAsFloats().mul(0x1p112f);
+            FloatVector da = scales(w, ba);
+            FloatVector db = scales(w, bb);
             FloatVector xs = FloatVector.broadcast(F, xd[b]);
             accA = ((FloatVector) sumA.convert(VectorOperators.I2F, 0)).mul(da).fma(xs, accA);
             accB = ((FloatVector) sumB.convert(VectorOperators.I2F, 0)).mul(db).fma(xs, accB);
@@ -204,7 +197,11 @@ final class Q8Tiles {
         accA.intoArray(out, 0);
         accB.intoArray(out, ROWS);
     }
-    /** The 16 f16 scales at {@code o} as floats (finite values only; see {@link #dot2}). */
+    /**
+     * The 16 f16 scales at {@code o} as floats, for finite values (pack declines Inf/NaN): sign-extend, shift the
+     * exponent and mantissa into place, keep the sign bit and those 15 bits, and rebias the exponent by multiplying by
+     * 2^112 (exact, subnormals included). Small enough that C2 inlines it, so the vector it returns is not boxed.
+     */
     private static FloatVector scales(MemorySegment w, long o) {
         return ((IntVector) ShortVector.fromMemorySegment(S16, w, o, LE).convertShape(VectorOperators.S2I, I, 0))
                 .lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
